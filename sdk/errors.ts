@@ -1,0 +1,83 @@
+/**
+ * The error catalogue: every error edgecut raises on purpose has a stable code listed here.
+ * Codes never change meaning; new ones are appended. The CLI maps `usage`/`input` errors to
+ * exit code 2 and `check` errors to exit code 1.
+ */
+
+/** How an error is reported by the CLI (exit code 2 for usage/input, 1 for check, 3 for internal). */
+export type ErrorKind = "usage" | "input" | "check" | "internal";
+
+/** Stable error codes with their kind and a one-line description (shown by `edgecut help errors`). */
+export const ERRORS = {
+  // Usage (CLI flags, API arguments)
+  E_USAGE: ["usage", "A command-line flag or API argument is missing, malformed or contradictory."],
+  E_BAD_SHAPE_FLAG: ["usage", "A --shape/--dim value is not name=AxBxC / dim=N."],
+  E_OUTPUT_EXISTS: ["usage", "The output directory exists and is not empty."],
+
+  // Model files
+  E_MODEL_READ: ["input", "The model file cannot be read (missing, unreadable, or a directory)."],
+  E_MODEL_PARSE: ["input", "The file is not a valid ONNX ModelProto (truncated, corrupt or not ONNX)."],
+  E_MODEL_INVALID: ["input", "The ONNX model is structurally invalid (missing graph, bad fields)."],
+  E_EXTERNAL_DATA: ["input", "An external data file is missing, outside the model folder, or too short."],
+  E_TENSOR_DATA: ["input", "A tensor's data does not match its type and dims."],
+  E_UNSUPPORTED: ["input", "The model uses a feature edgecut does not support (named in the message)."],
+
+  // Graph structure
+  E_GRAPH_CYCLE: ["input", "The graph has a cycle (the message names a tensor on it)."],
+  E_DUPLICATE_PRODUCER: ["input", "Two nodes (or a node and an input/initializer) produce the same tensor."],
+  E_DUPLICATE_INITIALIZER: ["input", "Two initializers share a name."],
+  E_DANGLING_INPUT: ["input", "A node reads a tensor that nothing produces."],
+  E_UNKNOWN_TENSOR: ["input", "A tensor named by the user does not exist in the graph."],
+  E_SHAPE_INFERENCE: ["input", "Shapes could not be inferred and no probe run could resolve them."],
+
+  // Cuts and splits
+  E_CUT_NOT_SEPARATING: ["input", "The cut does not separate the graph into a non-empty front and back."],
+  E_CUT_INSIDE_SUBGRAPH: ["input", "The cut names a tensor inside an If/Loop/Scan body; cut before or after the node."],
+  E_CUT_CONTROL_FLOW_ONLY: ["input", "The model's work sits inside one control-flow node: no cut exists at the top level."],
+  E_CUT_NON_TENSOR: ["input", "The cut would carry a sequence, map or optional value; only tensors can cross."],
+  E_CUT_ORDER: ["input", "Cuts are not in dependency order, or two cuts coincide."],
+  E_NO_CANDIDATES: ["input", "The model offers no candidate cut points."],
+  E_SEGMENTS: ["usage", "The requested number of segments is not possible for this model."],
+
+  // Manifests and tensor files
+  E_MANIFEST: ["input", "manifest.json is missing fields, has wrong types, or names missing files."],
+  E_MANIFEST_HASH: ["check", "A file's sha256 does not match the manifest."],
+  E_TENSOR_FILE: ["input", "A tensor file (JSON) is malformed: wrong type, dims, data length or unknown keys."],
+  E_INPUT_MISSING: ["input", "A required model input was not given."],
+
+  // Runtime and verification
+  E_RUNTIME: ["internal", "onnxruntime failed to load or run a model (its message is included)."],
+  E_VERIFY_MISMATCH: ["check", "The chained segments' outputs differ from the whole model's."],
+  E_INTERNAL: ["internal", "A bug in edgecut: please report it with the command line."],
+} as const satisfies Record<string, readonly [ErrorKind, string]>;
+
+/** A stable error code from the catalogue. */
+export type ErrorCode = keyof typeof ERRORS;
+
+/** The one error type edgecut throws on purpose; `code` is stable, `message` says what to do. */
+export class EdgecutError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "EdgecutError";
+    this.code = code;
+  }
+  /** usage | input | check | internal, from the catalogue. */
+  get kind(): ErrorKind {
+    return ERRORS[this.code][0];
+  }
+}
+
+/** Shorthand used across the code base: `throw fail("E_...", "what was wrong; what to do")`. */
+export function fail(code: ErrorCode, message: string, cause?: unknown): EdgecutError {
+  return new EdgecutError(code, message, cause === undefined ? undefined : { cause });
+}
+
+/** Exit code the CLI uses for an error of this kind. */
+export function exitCodeFor(err: unknown): number {
+  if (err instanceof EdgecutError) {
+    const k = err.kind;
+    return k === "check" ? 1 : k === "internal" ? 3 : 2;
+  }
+  return 3;
+}

@@ -1,0 +1,110 @@
+/** `edgecut split <model.onnx> ... -o <dir>`: writes standalone segments and manifest.json. */
+import * as path from "node:path";
+import type { Command } from "commander";
+import { Graph } from "../graph/graph.js";
+import { analyze, symbolicTypeOf, type Analysis } from "../graph/analyze.js";
+import { candidateCuts, assertCuttable, frontForTensors, type CandidateCut } from "../graph/cuts.js";
+import { optimalCut } from "../graph/mincut.js";
+import { assignmentFromFronts, segmentByBalance } from "../graph/segmentation.js";
+import { partition } from "../graph/partition.js";
+import { writeSplit } from "../graph/split.js";
+import { fail } from "../errors.js";
+import { collect, parseBandwidth, parseDimFlags, parseDuration, parseNumber, parseShapeFlags } from "./flags.js";
+import { fmtBytes, fmtFlops, printJson } from "./output.js";
+
+interface SplitFlags {
+  output: string; cut?: string[]; segments?: string; balance?: string; candidates?: boolean; optimal?: boolean;
+  bandwidth: string; rtt: string; cloudSpeedup: string; deviceGflops: string;
+  shape?: string[]; dim?: string[]; json?: boolean; force?: boolean; embed?: boolean;
+}
+
+export function registerSplit(program: Command): void {
+  program.command("split")
+    .description("cut a model into standalone segments and write them with manifest.json")
+    .argument("<model>", "the .onnx file (external data next to it)")
+    .requiredOption("-o, --output <dir>", "folder to write (must not exist or be empty)")
+    .option("--cut <tensor|@index>", "cut carrying this tensor (repeat for a cut carrying several), or at candidate #index (repeat for several cuts)", collect, [])
+    .option("--segments <n>", "N segments, cut at candidates balanced by --balance")
+    .option("--balance <by>", "flops or weights (with --segments)", "flops")
+    .option("--candidates", "cut at every candidate whose crossing bytes are a local minimum")
+    .option("--optimal", "the two-way cut with the lowest predicted latency (min s-t cut)")
+    .option("--bandwidth <rate>", "uplink for --optimal, e.g. 10mbit", "10mbit")
+    .option("--rtt <time>", "round trip for --optimal, e.g. 40ms", "40ms")
+    .option("--cloud-speedup <x>", "cloud compute speed over the device for --optimal", "8")
+    .option("--device-gflops <n>", "device compute speed for --optimal, GFLOP/s", "10")
+    .option("--shape <name=AxB>", "concrete dims of a model input (repeatable)", collect, [])
+    .option("--dim <dim_param=N>", "value of a symbolic dim everywhere (repeatable)", collect, [])
+    .option("--embed", "embed all weights in the segment files (no shared weights.data)")
+    .option("--force", "write into a non-empty output folder")
+    .option("--json", "print the manifest as JSON")
+    .addHelpText("after", "\nExamples:\n  edgecut split gpt.onnx --cut @2 -o out/\n  edgecut split gpt.onnx --segments 3 --balance weights -o out/\n  edgecut split gpt.onnx --optimal --bandwidth 5mbit --rtt 60ms -o out/")
+    .action(async (file: string, flags: SplitFlags) => {
+      const modes = [flags.cut?.length ? "--cut" : "", flags.segments !== undefined ? "--segments" : "", flags.candidates ? "--candidates" : "", flags.optimal ? "--optimal" : ""].filter(Boolean);
+      if (modes.length !== 1) {
+        throw fail("E_USAGE", modes.length === 0 ? "say where to cut: --cut, --segments N, --candidates or --optimal" : `choose one of ${modes.join(", ")}`);
+      }
+      const bindings = { shapes: parseShapeFlags(flags.shape), dims: parseDimFlags(flags.dim) };
+      const g = Graph.load(file);
+      const a = analyze(g, bindings);
+      assertCuttable(g, a.constants);
+      const fronts = chooseFronts(a, flags);
+      const assign = assignmentFromFronts(g, fronts, a.constants);
+      const p = partition(g, fronts.length + 1, assign, a.constants);
+      const manifest = await writeSplit(g, p, path.resolve(flags.output), {
+        modelPath: path.resolve(file),
+        typeOf: symbolicTypeOf(a),
+        concrete: { types: a.concrete.types, shapes: a.inputShapes, dims: a.dims },
+        nodeFlops: a.metrics.nodeFlops,
+        dataFile: flags.embed ? null : "weights.data",
+        overwrite: flags.force ?? false,
+      });
+      if (flags.json) { printJson(manifest); return; }
+      console.log(`wrote ${manifest.segments.length} segments to ${flags.output} (splitId ${manifest.splitId.slice(0, 12)}...)`);
+      for (const s of manifest.segments) console.log(`  segment ${s.index}: ${s.file}, ${fmtBytes(s.weightBytes)} weights, ${fmtFlops(s.flops)}`);
+      for (const c of manifest.cuts) {
+        console.log(`  cut after ${c.after}: ${c.tensors.map((t) => `${t.name} (${fmtBytes(t.bytes)})`).join(", ")}${c.modelInputs.length ? `; model inputs ${c.modelInputs.join(", ")}` : ""}`);
+      }
+      if (a.assumedDims.length) console.log(`  bytes and FLOPs at ${a.assumedDims.map((d) => `${d}=1`).join(", ")} (bind with --dim or --shape)`);
+    });
+}
+
+function chooseFronts(a: Analysis, flags: SplitFlags): ReadonlySet<number>[] {
+  const g = a.graph;
+  const cands = (): CandidateCut[] => candidateCuts(g, a.metrics, { constants: a.constants });
+  if (flags.cut?.length) {
+    const at = flags.cut.filter((c) => c.startsWith("@"));
+    if (at.length === 0) return [frontForTensors(g, flags.cut, a.constants)];
+    if (at.length !== flags.cut.length) throw fail("E_USAGE", "--cut takes either tensor names or @candidate indices, not both");
+    const list = cands();
+    const idx = at.map((c) => parseNumber("--cut", c.slice(1), { integer: true, min: 0 }));
+    for (const i of idx) {
+      if (i >= list.length) throw fail("E_USAGE", `--cut @${i}: the model has ${list.length} candidate cuts (0..${list.length - 1}); see \`edgecut inspect\``);
+    }
+    const sorted = [...new Set(idx)].sort((x, y) => x - y);
+    if (sorted.length !== idx.length) throw fail("E_CUT_ORDER", "--cut names the same candidate twice");
+    return sorted.map((i) => list[i]!.front);
+  }
+  if (flags.segments !== undefined) {
+    const k = parseNumber("--segments", flags.segments, { integer: true, min: 2 });
+    if (flags.balance !== "flops" && flags.balance !== "weights") throw fail("E_USAGE", `--balance ${flags.balance}: expected flops or weights`);
+    const list = cands();
+    return segmentByBalance(g, a.metrics, k, flags.balance, list).map((i) => list[i]!.front);
+  }
+  if (flags.candidates) {
+    const list = cands();
+    if (list.length === 0) throw fail("E_NO_CANDIDATES", "the model offers no candidate cut points");
+    return list.filter((c) => c.localMin).map((c) => c.front);
+  }
+  const deviceFlops = parseNumber("--device-gflops", flags.deviceGflops, { min: 1e-6 }) * 1e9;
+  const r = optimalCut(g, a.metrics, {
+    bandwidthBytesPerSec: parseBandwidth("--bandwidth", flags.bandwidth),
+    rttSec: parseDuration("--rtt", flags.rtt),
+    deviceFlopsPerSec: deviceFlops,
+    cloudFlopsPerSec: deviceFlops * parseNumber("--cloud-speedup", flags.cloudSpeedup, { min: 1e-6 }),
+  });
+  const computeNodes = g.nodes.length - a.constants.nodes.size;
+  if (r.front.size === 0 || r.front.size >= computeNodes) {
+    throw fail("E_NO_CANDIDATES", `the lowest predicted latency is ${r.front.size === 0 ? "all in the cloud" : "all on the device"} (${(r.predictedSec * 1e3).toFixed(1)} ms; all-local ${(r.allLocalSec * 1e3).toFixed(1)} ms, all-cloud ${(r.allCloudSec * 1e3).toFixed(1)} ms): no split beats it at these settings`);
+  }
+  return [r.front];
+}

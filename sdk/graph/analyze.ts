@@ -1,0 +1,137 @@
+/**
+ * One analysis of a model at given shapes: symbolic types (what segments declare), concrete
+ * types (what bytes and FLOPs are computed at), per-node costs, and the metrics cut finding uses.
+ * `inspect` and `split` both start here.
+ */
+import { create } from "@bufbuild/protobuf";
+import { TensorShapeProtoSchema, TensorShapeProto_DimensionSchema, TypeProtoSchema, TypeProto_TensorSchema, ValueInfoProtoSchema, type ValueInfoProto } from "./onnx/onnx_pb.js";
+import type { Graph } from "./graph.js";
+import { constantInfo, type ConstantInfo } from "./partition.js";
+import { inferShapes, tensorBytes, type Dim, type ShapeResult, type TensorType } from "./shapes.js";
+import { graphCost, type NodeCost } from "./cost.js";
+import type { CutMetrics } from "./cuts.js";
+import { tensorByteSize } from "./model-io.js";
+import { fail } from "../errors.js";
+
+/** Shapes the user gave (`--shape`, `--dim`). */
+export interface ShapeBindings {
+  /** Concrete dims per model input. */
+  shapes?: Record<string, number[]>;
+  /** Values of symbolic dims. */
+  dims?: Record<string, number>;
+}
+
+/** The result of analyze(). */
+export interface Analysis {
+  graph: Graph;
+  constants: ConstantInfo;
+  /** Types with the model's symbolic dims (no bindings). */
+  symbolic: ShapeResult;
+  /** Types at the concrete shapes below. */
+  concrete: ShapeResult;
+  /** Concrete dims of every model input used for `concrete`. */
+  inputShapes: Record<string, number[]>;
+  /** Values of every symbolic dim used (given or assumed). */
+  dims: Record<string, number>;
+  /** Symbolic dims nobody bound, taken as 1. */
+  assumedDims: string[];
+  cost: { flops: number; unknownNodes: number; weightBytes: number; perNode: NodeCost[] };
+  metrics: CutMetrics;
+}
+
+function declaredDims(g: Graph, name: string): Dim[] | null {
+  const t = g.valueInfo(name)?.type?.value;
+  if (t?.case !== "tensorType" || !t.value.shape) return null;
+  return t.value.shape.dim.map((d) => d.value.case === "dimValue" ? Number(d.value.value) : d.value.case === "dimParam" ? d.value.value : null);
+}
+
+/** Infers shapes (symbolic and concrete) and costs. Unbound symbolic dims count as 1. */
+export function analyze(g: Graph, bindings: ShapeBindings = {}): Analysis {
+  const given = bindings.shapes ?? {};
+  for (const name of Object.keys(given)) {
+    if (!g.inputs.includes(name)) {
+      throw fail("E_UNKNOWN_TENSOR", `--shape ${name}: the model has no input named "${name}"; its inputs are ${g.inputs.join(", ")}`);
+    }
+  }
+  const dims: Record<string, number> = { ...(bindings.dims ?? {}) };
+  const assumed: string[] = [];
+  const inputShapes: Record<string, number[]> = {};
+  for (const name of g.inputs) {
+    const decl = declaredDims(g, name);
+    const shape = given[name];
+    if (shape) {
+      if (decl && decl.length !== shape.length) {
+        throw fail("E_BAD_SHAPE_FLAG", `--shape ${name}=${shape.join("x")}: the input has rank ${decl.length} (${decl.map((d) => d ?? "?").join("x")})`);
+      }
+      decl?.forEach((d, i) => {
+        if (typeof d === "number" && d !== shape[i]) throw fail("E_BAD_SHAPE_FLAG", `--shape ${name}: dim ${i} is fixed at ${d} in the model, not ${shape[i]}`);
+        if (typeof d === "string" && dims[d] === undefined) dims[d] = shape[i]!;
+      });
+      inputShapes[name] = shape;
+    }
+  }
+  for (const name of g.inputs) {
+    if (inputShapes[name]) continue;
+    const decl = declaredDims(g, name);
+    if (!decl) continue;
+    inputShapes[name] = decl.map((d) => {
+      if (typeof d === "number") return d;
+      if (typeof d === "string") {
+        if (dims[d] === undefined && !/[^\w.:]/.test(d)) { dims[d] = 1; assumed.push(d); }
+        return dims[d] ?? evalDimExpr(d, dims) ?? 1;
+      }
+      return 1;
+    });
+  }
+  const symbolic = inferShapes(g, {});
+  const concrete = inferShapes(g, { inputShapes, dims });
+  const cost = graphCost(g, concrete);
+  const constants = constantInfo(g);
+  const metrics: CutMetrics = {
+    tensorBytes: (name) => tensorBytes(concrete.types.get(name)) ?? null,
+    nodeFlops: (node) => cost.perNode[node]?.flops ?? null,
+    weightBytes: (name) => {
+      const t = g.initializers.get(name);
+      return t ? tensorByteSize(t) ?? 0 : 0;
+    },
+  };
+  return { graph: g, constants, symbolic, concrete, inputShapes, dims, assumedDims: assumed, cost, metrics };
+}
+
+/** Evaluates a dim expression such as "past_sequence + sequence" with the given values. */
+function evalDimExpr(expr: string, dims: Record<string, number>): number | undefined {
+  const terms = expr.split(/\s*\+\s*/);
+  let sum = 0;
+  for (const t of terms) {
+    const v = /^\d+$/.test(t) ? Number(t) : dims[t];
+    if (v === undefined) return undefined;
+    sum += v;
+  }
+  return sum;
+}
+
+/** A ValueInfoProto from an inferred type (symbolic dims become dim_param; null stays unknown). */
+export function valueInfoFromType(name: string, t: TensorType | undefined): ValueInfoProto | undefined {
+  if (!t || (t.kind && t.kind !== "tensor")) return undefined;
+  const shape = t.dims === null ? undefined : create(TensorShapeProtoSchema, {
+    dim: t.dims.map((d) => create(TensorShapeProto_DimensionSchema, {
+      value: typeof d === "number" ? { case: "dimValue", value: BigInt(d) } : typeof d === "string" ? { case: "dimParam", value: d } : { case: undefined },
+    })),
+  });
+  return create(ValueInfoProtoSchema, {
+    name,
+    type: create(TypeProtoSchema, { value: { case: "tensorType", value: create(TypeProto_TensorSchema, { elemType: t.elemType, shape }) } }),
+  });
+}
+
+/** Symbolic ValueInfo for a tensor: declared model I/O first, else inferred. */
+export function symbolicTypeOf(a: Analysis): (name: string) => ValueInfoProto | undefined {
+  return (name) => {
+    const g = a.graph;
+    if (g.inputs.includes(name) || g.outputs.includes(name)) {
+      const v = g.valueInfo(name);
+      if (v?.type) return v;
+    }
+    return valueInfoFromType(name, a.symbolic.types.get(name)) ?? g.valueInfo(name);
+  };
+}

@@ -1,0 +1,156 @@
+/**
+ * Verifying a split: run the whole model, run the chain of segments on the same inputs, and
+ * compare the model outputs. This is the check that a split is correct, so it must be able to fail.
+ */
+import * as path from "node:path";
+import { performance } from "node:perf_hooks";
+import { fail } from "../errors.js";
+import { Graph } from "../graph/graph.js";
+import { loadManifest, type Manifest } from "../graph/manifest.js";
+import { compareOutputs, type OutputComparison } from "./compare.js";
+import { OrtSession } from "./ort.js";
+import { sampleInputs } from "./sample-inputs.js";
+import type { HostType, TensorMap } from "./tensor.js";
+
+/** Options for verifySplit. */
+export interface VerifyOptions {
+  /** Model inputs to use; without them sample inputs are made. */
+  inputs?: TensorMap;
+  /** Input shapes for sample inputs. When shapes or dims are given, the manifest's `shapes` are not used. */
+  shapes?: Record<string, number[]>;
+  /** Symbolic dim values for sample inputs (e.g. past_sequence). */
+  dims?: Record<string, number>;
+  /** Absolute tolerance for float outputs (default 1e-5). */
+  atol?: number;
+  /** Relative tolerance for float outputs (default 1e-4). */
+  rtol?: number;
+  /** Seed for sample inputs (default 0). */
+  seed?: number;
+  /** Also check every file's sha256 and the splitId before running (default false). */
+  checkHashes?: boolean;
+  /** onnxruntime intra-op threads (default: onnxruntime's choice). */
+  intraOpThreads?: number;
+  /** Put the inputs and both sets of outputs in the report (for saving them). Default false. */
+  keepTensors?: boolean;
+}
+
+/** What verifySplit found. */
+export interface VerifyReport {
+  /** True when every model output of the chain matches the whole model's. */
+  ok: boolean;
+  atol: number;
+  rtol: number;
+  outputs: OutputComparison[];
+  splitId: string;
+  /** Where the inputs came from. */
+  inputSource: "given" | "sampled";
+  /** Name, type and dims of each input fed. */
+  inputs: { name: string; type: HostType; dims: number[] }[];
+  /** Wall time of the whole model's run (one cold run, session creation excluded), ms. */
+  wholeMs: number;
+  /** Sum of the segments' run times, ms. */
+  chainedMs: number;
+  /** Each segment's run time, ms, in index order. */
+  segmentMs: number[];
+  /** With keepTensors: inputs, whole-model outputs (expected) and chained outputs (actual). */
+  tensors?: { inputs: TensorMap; expected: TensorMap; actual: TensorMap };
+}
+
+/**
+ * Runs the whole model and the chain of segments a manifest describes, on the same inputs, one
+ * session at a time (each released before the next is created), and compares the model outputs.
+ * Returns ok: false on a mismatch (the caller decides whether that is E_VERIFY_MISMATCH).
+ */
+export async function verifySplit(manifestPath: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
+  const atol = opts.atol ?? 1e-5;
+  const rtol = opts.rtol ?? 1e-4;
+  const { manifest, dir } = loadManifest(manifestPath, { checkHashes: opts.checkHashes ?? false });
+  const modelPath = path.resolve(dir, manifest.model.file);
+  const inputs = opts.inputs ? checkGivenInputs(manifest, opts.inputs) : sample(manifest, modelPath, opts);
+
+  const outputNames = manifest.model.outputs.map((o) => o.name);
+  const sessionOpts = { allowSpinning: false, intraOpThreads: opts.intraOpThreads };
+  const whole = await runOnce(modelPath, sessionOpts, inputs, outputNames);
+  const expected: TensorMap = {};
+  for (const name of outputNames) {
+    const t = whole.outputs[name];
+    if (!t) throw fail("E_RUNTIME", `the whole model ${modelPath} did not return output "${name}" listed in the manifest`);
+    expected[name] = t;
+  }
+
+  const pool = new Map(Object.entries(inputs));
+  const actual: TensorMap = {};
+  const segmentMs: number[] = [];
+  for (const seg of manifest.segments) {
+    const feeds: TensorMap = {};
+    for (const t of seg.inputs) {
+      const v = pool.get(t.name);
+      if (!v) throw fail("E_MANIFEST", `${manifestPath}: segment ${seg.index} reads "${t.name}", which no model input or earlier segment provides`);
+      feeds[t.name] = v;
+    }
+    const file = path.resolve(dir, seg.file);
+    const r = await runOnce(file, sessionOpts, feeds, seg.outputs.map((o) => o.name));
+    segmentMs.push(r.ms);
+    for (const o of seg.outputs) {
+      const v = r.outputs[o.name];
+      if (!v) throw fail("E_RUNTIME", `segment ${seg.index} (${file}) did not return output "${o.name}" listed in the manifest`);
+      pool.set(o.name, v);
+      if (o.modelOutput) actual[o.name] = v;
+    }
+  }
+
+  const cmp = compareOutputs(expected, actual, { atol, rtol });
+  const report: VerifyReport = {
+    ok: cmp.ok, atol, rtol, outputs: cmp.outputs, splitId: manifest.splitId,
+    inputSource: opts.inputs ? "given" : "sampled",
+    inputs: Object.entries(inputs).map(([name, t]) => ({ name, type: t.type, dims: [...t.dims] })),
+    wholeMs: whole.ms, chainedMs: segmentMs.reduce((a, b) => a + b, 0), segmentMs,
+  };
+  if (opts.keepTensors) report.tensors = { inputs, expected, actual };
+  return report;
+}
+
+async function runOnce(file: string, sessionOpts: { allowSpinning: boolean; intraOpThreads?: number }, feeds: TensorMap, fetch: readonly string[]): Promise<{ outputs: TensorMap; ms: number }> {
+  const session = await OrtSession.create(file, sessionOpts);
+  try {
+    const t0 = performance.now();
+    const outputs = await session.run(feeds, fetch);
+    return { outputs, ms: performance.now() - t0 };
+  } finally {
+    await session.release();
+  }
+}
+
+/** Checks given inputs name every model input, with the right types, and nothing else. */
+function checkGivenInputs(manifest: Manifest, given: TensorMap): TensorMap {
+  const wanted = new Map(manifest.model.inputs.map((t) => [t.name, t]));
+  for (const name of Object.keys(given)) {
+    if (!wanted.has(name)) throw fail("E_USAGE", `the inputs include "${name}", which is not a model input (inputs: ${[...wanted.keys()].join(", ")})`);
+  }
+  const out: TensorMap = {};
+  for (const [name, decl] of wanted) {
+    const t = given[name];
+    if (!t) throw fail("E_INPUT_MISSING", `model input "${name}" (${decl.type} [${decl.shape.map((d) => d ?? "?").join(", ")}]) is missing from the inputs; add it to the inputs file`);
+    if (t.type !== decl.type) throw fail("E_USAGE", `input "${name}" is ${t.type} but the model wants ${decl.type}`);
+    out[name] = t;
+  }
+  return out;
+}
+
+/** Sample inputs sized by opts.shapes/dims when given, else by the manifest's `shapes`. */
+function sample(manifest: Manifest, modelPath: string, opts: VerifyOptions): TensorMap {
+  let shapes: Record<string, number[]> = {};
+  let dims: Record<string, number> = {};
+  if (opts.shapes || opts.dims) {
+    shapes = opts.shapes ?? {};
+    dims = opts.dims ?? {};
+  } else {
+    // The manifest may record shapes of more than the inputs; only input shapes size the samples.
+    const inputNames = new Set(manifest.model.inputs.map((t) => t.name));
+    for (const [k, v] of Object.entries(manifest.shapes)) {
+      if (typeof v === "number") dims[k] = v;
+      else if (inputNames.has(k)) shapes[k] = v;
+    }
+  }
+  return sampleInputs(Graph.load(modelPath), { shapes, dims, seed: opts.seed });
+}

@@ -232,3 +232,12 @@ export function frontOf(g: Graph, tensors: Iterable<string>, constants: Constant
   }
   return front;
 }
+
+/** Whether a tensor may cross a cut: a dense tensor, not a sequence, map or optional value. */
+export function canCross(g: Graph, name: string): boolean {
+  const e = g.tensors.get(name);
+  if (!e) return false;
+  const declared = e.declared?.value.case;
+  const op = e.producer !== null ? g.nodes[e.producer]!.opType : undefined;
+  return !((declared && declared !== "tensorType") || (op !== undefined && NON_TENSOR_OPS.has(op)));
+}

@@ -5,6 +5,8 @@ import { Graph } from "../graph/graph.js";
 import { analyze } from "../graph/analyze.js";
 import { candidateCuts, assertCuttable } from "../graph/cuts.js";
 import { toDot } from "../graph/dot.js";
+import { externalRef, mapGraphTensors, mapNodeTensors } from "../graph/model-io.js";
+import { fail } from "../errors.js";
 import { collect, parseDimFlags, parseShapeFlags } from "./flags.js";
 import { fmtBytes, fmtFlops, printJson, table } from "./output.js";
 
@@ -22,10 +24,17 @@ export function registerInspect(program: Command): void {
     .action((file: string, flags: InspectFlags) => {
       const bindings = { shapes: parseShapeFlags(flags.shape), dims: parseDimFlags(flags.dim) };
       const g = Graph.load(file);
+      checkExternalData(g);
       const a = analyze(g, bindings);
       assertCuttable(g, a.constants);
       const cuts = candidateCuts(g, a.metrics, { constants: a.constants });
-      if (flags.dot) fs.writeFileSync(flags.dot, toDot(g, a.constants, cuts));
+      if (flags.dot) {
+        try {
+          fs.writeFileSync(flags.dot, toDot(g, a.constants, cuts));
+        } catch (e) {
+          throw fail("E_USAGE", `--dot ${flags.dot}: cannot write the file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); check that its folder exists and is writable`, e);
+        }
+      }
       const ops: Record<string, number> = {};
       for (const n of g.nodes) {
         const key = n.domain ? `${n.domain}.${n.opType}` : n.opType;
@@ -59,4 +68,17 @@ export function registerInspect(program: Command): void {
       ]));
       if (flags.dot) console.log(`\nwrote ${flags.dot}`);
     });
+}
+
+/**
+ * inspect never reads weight bytes, but a model whose external data is missing, truncated or
+ * outside its folder cannot be split or run: say so now (E_EXTERNAL_DATA), as split would.
+ */
+function checkExternalData(g: Graph): void {
+  const check = (t: Parameters<typeof externalRef>[0]): undefined => {
+    externalRef(t, g.dir);
+    return undefined;
+  };
+  mapGraphTensors(g.graph, check);
+  for (const f of g.model.functions) for (const n of f.node) mapNodeTensors(n, check);
 }

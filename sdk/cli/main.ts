@@ -27,21 +27,32 @@ export function buildProgram(): Command {
   return program;
 }
 
-/** Runs the CLI on argv (without node and script) and returns the exit code. */
+/**
+ * Runs the CLI on argv (without node and script) and returns the exit code. Commands signal a
+ * failed check through process.exitCode; main starts from a clean one and puts the caller's back,
+ * so repeated in-process runs (tests, the demo) do not leak exit codes into each other.
+ */
 export async function main(argv: string[]): Promise<number> {
   const json = argv.includes("--json");
   const program = buildProgram();
   if (json) program.configureOutput({ writeErr: () => undefined });
   for (const c of program.commands) if (json) c.configureOutput({ writeErr: () => undefined });
+  const callerExitCode = process.exitCode;
+  process.exitCode = undefined;
   try {
     await program.parseAsync(argv, { from: "user" });
     return process.exitCode === undefined ? 0 : Number(process.exitCode);
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") return 0;
-      return reportError(fail("E_USAGE", e.message.replace(/^error: /, "")), json);
+      // "commander.help" is also what commander throws after printing help for a missing command
+      // (exitCode 1): only an explicit --help / help / --version is a success.
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || (e.code === "commander.help" && e.exitCode === 0)) return 0;
+      const message = e.code === "commander.help" ? "name a command: inspect, split, verify or model" : e.message.replace(/^error: /, "");
+      return reportError(fail("E_USAGE", message), json);
     }
     return reportError(e, json);
+  } finally {
+    process.exitCode = callerExitCode;
   }
 }
 

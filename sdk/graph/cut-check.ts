@@ -96,7 +96,7 @@ export function assertCuttable(g: Graph, constants: ConstantInfo): void {
   const exist = sides.length === 0
     ? "no cut exists at the top level"
     : `the only cuts are ${sides.join("/")} it, leaving just ${others.map((i) => g.nodes[i]!.opType).join(", ")} on the other side`;
-  throw fail("E_CUT_CONTROL_FLOW_ONLY", `the model's work (${inner} nodes) sits inside ${describe(c)}; edgecut cuts only the top-level graph, and ${exist}. Export the model with the ${c.opType === "If" ? "branch" : "loop"} unrolled or traced instead of scripted, or run it whole`);
+  throw fail("E_CUT_CONTROL_FLOW_ONLY", `the model's work sits inside ${describe(c)}, whose ${c.opType === "If" ? "branches hold" : "body holds"} ${inner} node${inner === 1 ? "" : "s"}; edgecut cuts only the top-level graph, and ${exist}. Export the model with the ${c.opType === "If" ? "branch" : "loop"} unrolled or traced instead of scripted, or run it whole`);
 }
 
 function countNodes(sg: GraphProto): number {

@@ -4,18 +4,21 @@
  *
  * For each non-constant node v, the front F(v) is v and everything it depends on. What crosses a
  * cut right after v is every tensor made in F(v) and read outside it. v is a candidate when that
- * crossing set is one output t of v plus "side" tensors only: tensors much smaller than t (the
- * attention mask derived from `attention_mask` beside a hidden state), Shape/Size metadata, or,
- * when sizes are unknown, outputs of short side chains. Model inputs the back still reads do not
- * disqualify a cut (they are listed apart). Fronts are bitsets (front-sets.ts), so the scan costs
- * about one bit test per read of each front, with an early exit at the first disqualifying tensor.
+ * crossing set is one output t of v plus "side" tensors only: tensors at most 1/16 of t (the
+ * attention mask derived from `attention_mask` beside a hidden state), Shape/Size metadata, or
+ * outputs of short side chains (front 8x smaller) no bigger than t, which also covers unknown
+ * sizes. Model inputs the back still reads do not disqualify a cut (they are listed apart).
+ * Fronts are bitsets and crossing sets come from one topological sweep (front-sets.ts), so the
+ * cost per node is about the graph's width, with an early exit at the first disqualifying tensor.
  *
- * Runs of candidates joined by a weightless, size-preserving chain (Conv -> Relu, Add -> Relu,
- * If -> Relu) keep only the last one, so a residual block ends at its final activation.
+ * Then two filters keep the list O(blocks): a front whose nodes use no real weights is
+ * preprocessing (position ids, mask chains), not a cut point; and of a run of candidates joined by
+ * a weightless, size-preserving chain (Conv -> Relu, Add -> Relu, If -> Relu) only the last stays,
+ * so a residual block ends at its final activation.
  */
 import type { Graph } from "./graph.js";
 import { canCross, constantInfo, type ConstantInfo } from "./partition.js";
-import { FrontIndex, forEachBit, isSubset, minus, type Crossing } from "./front-sets.js";
+import { FrontIndex, forEachBit, isSubset, minus, popcount, type Crossing } from "./front-sets.js";
 
 export { frontForTensors, assertCuttable } from "./cut-check.js";
 
@@ -78,52 +81,86 @@ export function candidateCuts(g: Graph, m: CutMetrics, opts: { constants?: Const
     return bytesMemo.get(t)!;
   };
 
-  const raw: Raw[] = [];
+  // The main tensor of a cut right after node p: its largest output that is read later.
+  const mains: (string | null)[] = [];
   for (let p = 0; p < fi.size; p++) {
-    if (fi.frontSize[p] === fi.size) continue; // nothing left for the back
-    const row = fi.row(p);
-    const node = g.nodes[fi.nodeAt[p]!]!;
-    // Readers of v's outputs come after v, so they are never in F(v).
-    const leaving = node.outputs.filter((t) => (fi.readers.get(t) ?? []).length > 0);
-    if (leaving.length === 0) continue;
-    const main = leaving.reduce((a, b) => ((bytes(b) ?? -1) > (bytes(a) ?? -1) ? b : a));
-    const isSide = (c: Crossing): boolean => {
-      const bs = bytes(c.name);
-      const bt = bytes(main);
-      if (bs !== null && bt !== null && bs * SIDE_RATIO <= bt) return true;
-      const op = g.nodes[fi.nodeAt[c.producerPos]!]!.opType;
-      if (op === "Shape" || op === "Size") return true;
-      return fi.frontSize[c.producerPos]! * SIDE_FRONT_RATIO <= fi.frontSize[p]! && (bs === null || bt === null || bs <= bt);
-    };
-    const crossing = fi.crossing(row, (c) => !canCross(g, c.name) || (c.name !== main && !isSide(c)));
-    if (crossing) raw.push({ pos: p, main, row, crossing });
+    // Readers of p's outputs come after p, so they are never in F(p).
+    const leaving = g.nodes[fi.nodeAt[p]!]!.outputs.filter((t) => (fi.readers.get(t) ?? []).length > 0);
+    const empty = leaving.length === 0 || fi.frontSize[p] === fi.size; // nothing crosses, or nothing left behind
+    mains.push(empty ? null : leaving.reduce((a, b) => ((bytes(b) ?? -1) > (bytes(a) ?? -1) ? b : a)));
   }
+  const isSide = (p: number, main: string, c: Crossing): boolean => {
+    const bs = bytes(c.name);
+    const bt = bytes(main);
+    if (bs !== null && bt !== null && bs * SIDE_RATIO <= bt) return true;
+    const op = g.nodes[fi.nodeAt[c.producerPos]!]!.opType;
+    if (op === "Shape" || op === "Size") return true;
+    return fi.frontSize[c.producerPos]! * SIDE_FRONT_RATIO <= fi.frontSize[p]! && (bs === null || bt === null || bs <= bt);
+  };
+  const raw: Raw[] = [];
+  fi.sweepCrossings(
+    (p, crossing) => { if (crossing && mains[p]) raw.push({ pos: p, main: mains[p]!, row: fi.row(p), crossing }); },
+    (p, c) => {
+      const main = mains[p];
+      return !main || !canCross(g, c.name) || (c.name !== main && !isSide(p, main, c));
+    },
+  );
   raw.sort((a, b) => fi.frontSize[a.pos]! - fi.frontSize[b.pos]! || a.pos - b.pos);
 
-  // A front that uses no real weights is preprocessing (position ids, mask, shape arithmetic),
-  // not a place worth offloading from; kept only in models without real weights.
-  const real = (ws: Iterable<string>): boolean => {
-    let total = 0;
-    for (const w of ws) total += m.weightBytes(w);
-    return total > SCALAR_WEIGHT_BYTES;
-  };
-  const described = raw.map((r) => ({ r, c: describe(g, fi, m, r, 0, bytes) }));
-  const modelHasWeights = real([...g.initializers.keys(), ...g.sparseInitializers.keys()]);
-  const working = described.filter((d) => !modelHasWeights || d.c.frontWeightBytes > SCALAR_WEIGHT_BYTES);
+  // A front whose nodes use no real weights is preprocessing (position ids, mask, shape
+  // arithmetic), not a place worth offloading from; kept only in models without real weights.
+  const heavy = new Uint32Array(fi.words);
+  for (let p = 0; p < fi.size; p++) {
+    const wb = fi.weightsOf(fi.nodeAt[p]!).reduce((s, w) => s + m.weightBytes(w), 0);
+    if (wb > SCALAR_WEIGHT_BYTES) heavy[p >>> 5] = heavy[p >>> 5]! | (1 << (p & 31));
+  }
+  const anyHeavy = heavy.some((w) => w !== 0);
+  const working = raw.filter((r) => !anyHeavy || r.row.some((w, i) => (w & heavy[i]!) !== 0));
 
   // Keep the last of a run joined by weightless, size-preserving chains.
   const kept = working.filter((a, i) => {
     const b = working[i + 1];
-    return !(b && isSubset(a.r.row, b.r.row) && isPlainChain(g, fi, m, a.r, b.r, bytes));
+    return !(b && isSubset(a.row, b.row) && isPlainChain(g, fi, m, a, b, bytes));
   });
 
-  const cuts: CandidateCut[] = kept.map((d, index) => ({ ...d.c, index }));
+  const cuts: CandidateCut[] = chain(fi, kept, bytes).map((r, index) => describe(g, fi, m, r, index, bytes));
   cuts.forEach((c, i) => {
     const prev = cuts[i - 1]?.bytes;
     const next = cuts[i + 1]?.bytes;
     c.localMin = c.bytes !== null && (prev === undefined || (prev !== null && c.bytes <= prev)) && (next === undefined || (next !== null && c.bytes <= next));
   });
   return cuts;
+}
+
+/**
+ * Makes the list a chain of nested fronts, so any increasing selection is a valid multi-way
+ * split and "neighbour" means something. Walking from the largest front down, a candidate beside
+ * the previous one (parallel branches off a model input: token and position embeddings, the two
+ * Gemms before an If) is merged with it into their union, the cut just before the branches meet;
+ * a union crosses only tensors its parts crossed.
+ */
+function chain(fi: FrontIndex, list: Raw[], bytes: (t: string) => number | null): Raw[] {
+  const out: Raw[] = [];
+  for (let i = list.length - 1; i >= 0; i--) {
+    const c = list[i]!;
+    const tail = out[out.length - 1];
+    if (!tail || (isSubset(c.row, tail.row) && !equal(c.row, tail.row))) { out.push(c); continue; }
+    const row = tail.row.map((w, k) => w | c.row[k]!);
+    const outer = out[out.length - 2];
+    if (outer && (!isSubset(row, outer.row) || equal(row, outer.row))) continue;
+    if (row.reduce((n, w) => n + popcount(w), 0) === fi.size) continue; // nothing would be left behind
+    const crossing = fi.crossingOf(row);
+    const made = crossing.filter((x) => x.producerPos >= 0);
+    if (made.length === 0) continue;
+    // The union follows its largest crossing tensor (the latest made, on ties).
+    const main = made.reduce((a, b) => ((bytes(b.name) ?? -1) >= (bytes(a.name) ?? -1) ? b : a)).name;
+    out[out.length - 1] = { pos: Math.max(tail.pos, c.pos), main, row, crossing };
+  }
+  return out.reverse();
+}
+
+function equal(a: Uint32Array, b: Uint32Array): boolean {
+  return a.every((w, i) => w === b[i]);
 }
 
 /**

@@ -1,15 +1,16 @@
 /**
  * Fronts as bitsets: for every non-constant node, the set of non-constant nodes it depends on
  * (itself included), so that "what crosses a cut right after this node" is a bit test per read
- * instead of a graph walk. Shared by candidate cuts, user cuts and segmentation.
+ * instead of a graph walk. Shared by candidate cuts, the min cut and segmentation.
  *
  * Bit positions are positions in `g.order` restricted to non-constant nodes, so a row's set bits
- * are in topological order and the highest set bit is the node itself.
+ * are in topological order and the highest set bit is the node itself. Memory is n^2/8 bytes
+ * (1.1 MB for 3000 nodes).
  */
 import type { Graph } from "./graph.js";
 import type { ConstantInfo } from "./partition.js";
 
-/** A tensor crossing a front, with the positions of the back nodes that read it. */
+/** A tensor crossing a cut, and where it is made. */
 export interface Crossing {
   name: string;
   /** Bit position of its producer; -1 for a model input. */
@@ -107,9 +108,9 @@ export class FrontIndex {
     return this.nodeAt.length;
   }
 
-  /** A copy of the front bitset of the node at position p. */
+  /** The front bitset of the node at position p (a view: do not modify). */
   row(p: number): Uint32Array {
-    return this.rows.slice(p * this.words, (p + 1) * this.words);
+    return this.rows.subarray(p * this.words, (p + 1) * this.words);
   }
 
   /** Bitset of a set of node indices (constant nodes are ignored). */
@@ -129,27 +130,76 @@ export class FrontIndex {
     return out;
   }
 
-  /**
-   * Tensors produced inside `front` and read by a non-constant node outside it, plus model inputs
-   * read outside it. `stop` is asked about each crossing tensor as found (latest producers first);
-   * returning true abandons the scan and returns null.
-   */
-  crossing(front: Uint32Array, stop?: (c: Crossing) => boolean): Crossing[] | null {
+  /** Tensors made in an arbitrary front and read outside it (production order), then model inputs read outside it. */
+  crossingOf(front: Uint32Array): Crossing[] {
     const out: Crossing[] = [];
     const outside = (t: string): boolean => (this.readers.get(t) ?? []).some((q) => !hasBit(front, q));
-    let abandoned = false;
-    forEachBitDown(front, (p) => {
-      for (const t of this.g.nodes[this.nodeAt[p]!]!.outputs) {
-        if (!outside(t)) continue;
-        const c = { name: t, producerPos: p };
-        if (stop?.(c)) { abandoned = true; return false; }
-        out.push(c);
-      }
-      return true;
+    forEachBit(front, (p) => {
+      for (const t of this.g.nodes[this.nodeAt[p]!]!.outputs) if (outside(t)) out.push({ name: t, producerPos: p });
     });
-    if (abandoned) return null;
     for (const x of this.g.inputs) if (outside(x)) out.push({ name: x, producerPos: -1 });
     return out;
+  }
+
+  /**
+   * Visits every node's own front in topological order with what crosses a cut right after it:
+   * tensors made in F(p) and read outside it, then model inputs read outside it. The tensors
+   * come from a sweep (those with a reader after p) plus the reads of the few earlier nodes that
+   * are not in F(p), so a visit costs about the graph's width, not |F(p)|. `stop` is asked about
+   * each crossing tensor as found; returning true abandons that node (visit gets null).
+   */
+  sweepCrossings(visit: (p: number, crossing: Crossing[] | null) => void, stop?: (p: number, c: Crossing) => boolean): void {
+    const n = this.size;
+    const prodPos = (t: string): number => {
+      const q = this.g.tensors.get(t)?.producer;
+      return q === null || q === undefined ? -1 : this.posOf[q]!;
+    };
+    // Tensors made at or before p with a reader after p, bucketed by their last reader.
+    const live = new Set<string>();
+    const expire: string[][] = Array.from({ length: n }, () => []);
+    for (let p = 0; p < n; p++) {
+      for (const t of this.g.nodes[this.nodeAt[p]!]!.outputs) {
+        const r = this.readers.get(t);
+        if (r && r.length) {
+          live.add(t);
+          expire[Math.max(...r)]!.push(t);
+        }
+      }
+      for (const t of expire[p]!) live.delete(t);
+      const row = this.row(p);
+      const out: Crossing[] = [];
+      const seen = new Set<string>();
+      let abandoned = false;
+      const consider = (t: string, q: number): void => {
+        if (abandoned || seen.has(t)) return;
+        seen.add(t);
+        const c = { name: t, producerPos: q };
+        if (stop?.(p, c)) abandoned = true;
+        else out.push(c);
+      };
+      for (const t of live) {
+        if (abandoned) break;
+        const q = prodPos(t);
+        if (q >= 0 && hasBit(row, q)) consider(t, q);
+      }
+      // Earlier nodes outside F(p) that read from it (readers after p were covered above).
+      for (let w = 0; w <= p >>> 5 && !abandoned; w++) {
+        let free = ~row[w]! >>> 0;
+        if (w === p >>> 5) free &= (2 ** (p & 31) - 1) >>> 0;
+        while (free !== 0 && !abandoned) {
+          const bit = 31 - Math.clz32(free);
+          free = (free & ~(1 << bit)) >>> 0;
+          for (const t of this.reads[w * 32 + bit]!) {
+            const q = prodPos(t);
+            if (q >= 0 && hasBit(row, q)) consider(t, q);
+          }
+        }
+      }
+      if (!abandoned) {
+        for (const x of this.g.inputs) if ((this.readers.get(x) ?? []).some((q) => !hasBit(row, q))) out.push({ name: x, producerPos: -1 });
+      }
+      visit(p, abandoned ? null : out);
+    }
   }
 }
 
@@ -197,14 +247,3 @@ export function forEachBit(b: Uint32Array, f: (p: number) => void): void {
   }
 }
 
-/** Calls f for each set bit, descending, until f returns false. */
-export function forEachBitDown(b: Uint32Array, f: (p: number) => boolean): void {
-  for (let w = b.length - 1; w >= 0; w--) {
-    let x = b[w]!;
-    while (x !== 0) {
-      const bit = 31 - Math.clz32(x);
-      if (!f(w * 32 + bit)) return;
-      x &= ~(1 << bit);
-    }
-  }
-}

@@ -6,6 +6,7 @@
  * a writer streams the range it needs. Node caps a Buffer at 2 GiB, so a whole `.data` file is
  * never read into memory.
  */
+import { createHash, type Hash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
@@ -194,6 +195,9 @@ export class ExternalDataWriter {
   private size = 0;
   private readonly written = new WeakMap<TensorProto, { offset: number; length: number }>();
   private readonly chunk = Buffer.allocUnsafe(8 << 20);
+  // Writes are strictly sequential, so the file's sha256 is computed on the way out (no re-read).
+  private readonly hash: Hash = createHash("sha256");
+  private digest: string | undefined;
 
   /** `align`: every tensor starts at a multiple of it (4096 lets onnxruntime memory-map the file). */
   constructor(file: string, align = 4096) {
@@ -213,7 +217,9 @@ export class ExternalDataWriter {
     if (prior) return prior;
     const pad = (this.align - (this.size % this.align)) % this.align;
     if (pad > 0) {
-      fs.writeSync(this.fd, Buffer.alloc(pad), 0, pad, this.size);
+      const zeros = Buffer.alloc(pad);
+      fs.writeSync(this.fd, zeros, 0, pad, this.size);
+      this.hash.update(zeros);
       this.size += pad;
     }
     const offset = this.size;
@@ -227,6 +233,7 @@ export class ExternalDataWriter {
           const n = fs.readSync(src, this.chunk, 0, want, ext.offset + done);
           if (n === 0) throw fail("E_EXTERNAL_DATA", `${ext.path} ended early while copying ${t.name}`);
           fs.writeSync(this.fd, this.chunk, 0, n, offset + done);
+          this.hash.update(this.chunk.subarray(0, n));
           done += n;
         }
       } finally {
@@ -236,6 +243,7 @@ export class ExternalDataWriter {
     } else {
       const raw = tensorRawBytes(t, sourceDir);
       fs.writeSync(this.fd, raw, 0, raw.length, offset);
+      this.hash.update(raw);
       this.size += raw.length;
     }
     const where = { offset, length: this.size - offset };
@@ -243,10 +251,19 @@ export class ExternalDataWriter {
     return where;
   }
 
-  /** Flushes and closes the file. */
+  /** sha256 (hex) of the file's bytes; available after close(). */
+  get sha256(): string {
+    if (this.digest === undefined) throw fail("E_INTERNAL", "ExternalDataWriter.sha256 read before close()");
+    return this.digest;
+  }
+
+  /**
+   * Closes the file. No fsync: a split is checked by the manifest's sha256s (`verify --check-hashes`),
+   * and forcing 500 MB to disk would double the time a split takes.
+   */
   close(): void {
     if (this.fd >= 0) {
-      fs.fsyncSync(this.fd);
+      this.digest = this.hash.digest("hex");
       fs.closeSync(this.fd);
       this.fd = -1;
     }

@@ -65,12 +65,6 @@ export function attrInts(n: NodeProto, name: string): number[] | undefined {
   return a ? a.ints.map((v) => Number(v)) : undefined;
 }
 
-/** FLOAT attribute. */
-export function attrFloat(n: NodeProto, name: string, def: number): number {
-  const a = attr(n, name);
-  return a ? a.f : def;
-}
-
 /** FLOATS attribute. */
 export function attrFloats(n: NodeProto, name: string): number[] | undefined {
   return attr(n, name)?.floats;

@@ -24,11 +24,6 @@ const RULES: ReadonlyMap<string, OpRule> = new Map(Object.entries({
 /** Subgraph nesting beyond this is not followed (outputs stay unknown). */
 const MAX_DEPTH = 32;
 
-/** True when inference has a rule for this op (a function body counts too). */
-export function hasRule(domain: string, opType: string): boolean {
-  return RULES.has(domain && domain !== "ai.onnx" ? `${domain}:${opType}` : opType);
-}
-
 /** Types and values visible at one graph level; lookups fall back to the enclosing scope. */
 export class Scope {
   readonly types: Map<string, TensorType>;
@@ -39,10 +34,12 @@ export class Scope {
     this.values = values ?? new Map();
   }
 
+  /** Type of a name here or in an enclosing scope. */
   type(name: string): TensorType | undefined {
     return this.types.get(name) ?? this.parent?.type(name);
   }
 
+  /** Known values of a name here or in an enclosing scope. */
   value(name: string): Dim[] | undefined {
     return this.values.get(name) ?? this.parent?.value(name);
   }

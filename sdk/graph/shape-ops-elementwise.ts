@@ -87,7 +87,8 @@ function computeValues(c: OpCtx, inputs: number[], outDims: readonly Dim[] | nul
 function broadcastRule(typeFrom: number | "bool", inputs?: (c: OpCtx) => number[]): OpRule {
   return (c) => {
     const ins = inputs ? inputs(c) : Array.from({ length: c.node.input.length }, (_, i) => i).filter((i) => c.has(i));
-    const elemType = typeFrom === "bool" ? DT.BOOL : c.elem(typeFrom);
+    // the type comes from one input (X for Where); the others must agree, so any known one will do
+    const elemType = typeFrom === "bool" ? DT.BOOL : c.elem(typeFrom) || (ins.map((i) => c.elem(i)).find((e, k) => e !== 0 && ins[k]! >= typeFrom) ?? 0);
     const dims = broadcastShapes(ins.map((i) => c.dims(i)));
     if (dims === undefined) return undefined; // incompatible shapes: a broken model
     const f = VALUE_FNS[c.opType];

@@ -292,13 +292,23 @@ export function dimProduct(ds: readonly Dim[]): Dim {
   return acc;
 }
 
-/** True when provably equal, false when provably different, undefined when it cannot tell. */
+/**
+ * True when provably equal, false when provably different, undefined when it cannot tell.
+ * Names are sizes (never negative), so "past + 1" differs from 0 and "batch" from -1 (the
+ * Equal(shape, -1) test exporters emit before Where/Expand).
+ */
 export function dimEq(a: Dim, b: Dim): boolean | undefined {
   if (a === null || b === null) return undefined;
   if (typeof a === "number" && typeof b === "number") return a === b;
-  const diff = dimSub(a, b);
-  if (diff === 0) return true;
-  return typeof diff === "number" ? false : undefined;
+  const pa = toPoly(a);
+  const pb = toPoly(b);
+  if (!pa || !pb) return undefined;
+  const diff = pAdd(pa, pb, -1);
+  if (diff.size === 0) return true;
+  const c = diff.get("") ?? 0;
+  const coefs = [...diff].filter(([k]) => k !== "").map(([, v]) => v);
+  if ((c > 0 && coefs.every((v) => v > 0)) || (c < 0 && coefs.every((v) => v < 0))) return false;
+  return coefs.length === 0 ? false : undefined;
 }
 
 /**

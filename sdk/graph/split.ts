@@ -117,7 +117,7 @@ export async function writeSplit(g: Graph, p: Partition, outDir: string, opts: W
     const dataFiles: Manifest["dataFiles"] = [];
     if (writer) {
       writer.close();
-      if (writer.bytes > 0) dataFiles.push({ file: dataFile!, sha256: await sha256File(writer.path), bytes: writer.bytes });
+      if (writer.bytes > 0) dataFiles.push({ file: dataFile!, sha256: writer.sha256, bytes: writer.bytes });
       else fs.rmSync(writer.path);
     }
     // Merged: the manifest schema keeps input shapes and dim values in one record.

@@ -50,14 +50,18 @@ export class OrtSession {
   async run(feeds: TensorMap, fetch?: readonly string[]): Promise<TensorMap> {
     const inputs: Record<string, ort.Tensor> = {};
     for (const [name, t] of Object.entries(feeds)) inputs[name] = toOrt(t);
+    const missing = fetch?.filter((n) => !this.session.outputNames.includes(n)) ?? [];
+    if (missing.length) throw fail("E_RUNTIME", `${this.path} has no output named ${missing.map((n) => `"${n}"`).join(", ")}`);
     let result: ort.InferenceSession.OnnxValueMapType;
     try {
-      result = fetch ? await this.session.run(inputs, [...fetch]) : await this.session.run(inputs);
+      // Always run every output: onnxruntime-node 1.23 puts the tensors under the wrong names when
+      // `fetches` is a strict subset or reordered (microsoft/onnxruntime#26865, fixed after 1.23).
+      result = await this.session.run(inputs);
     } catch (e) {
       throw fail("E_RUNTIME", `onnxruntime failed running ${this.path}: ${(e as Error).message}`, e);
     }
     const out: TensorMap = {};
-    for (const [name, v] of Object.entries(result)) out[name] = fromOrt(name, v as ort.Tensor);
+    for (const name of fetch ?? Object.keys(result)) out[name] = fromOrt(name, result[name] as ort.Tensor);
     return out;
   }
 

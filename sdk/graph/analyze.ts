@@ -7,7 +7,8 @@ import { create } from "@bufbuild/protobuf";
 import { TensorShapeProtoSchema, TensorShapeProto_DimensionSchema, TypeProtoSchema, TypeProto_TensorSchema, ValueInfoProtoSchema, type ValueInfoProto } from "./onnx/onnx_pb.js";
 import type { Graph } from "./graph.js";
 import { constantInfo, type ConstantInfo } from "./partition.js";
-import { inferShapes, tensorBytes, type Dim, type ShapeResult, type TensorType } from "./shapes.js";
+import { inferShapes, resolveBindings, tensorBytes, type Dim, type ShapeResult, type TensorType } from "./shapes.js";
+import { dimSymbols, normDim } from "./shape-sym.js";
 import { graphCost, type NodeCost } from "./cost.js";
 import type { CutMetrics } from "./cuts.js";
 import { tensorByteSize } from "./model-io.js";
@@ -45,44 +46,59 @@ function declaredDims(g: Graph, name: string): Dim[] | null {
   return t.value.shape.dim.map((d) => d.value.case === "dimValue" ? Number(d.value.value) : d.value.case === "dimParam" ? d.value.value : null);
 }
 
-/** Infers shapes (symbolic and concrete) and costs. Unbound symbolic dims count as 1. */
+/** Every symbolic dim name the model declares on its inputs, outputs and value_info. */
+function declaredSymbols(g: Graph): Set<string> {
+  const out = new Set<string>();
+  for (const v of [...g.graph.input, ...g.graph.output, ...g.graph.valueInfo]) {
+    for (const d of declaredDims(g, v.name) ?? []) {
+      if (typeof d !== "string") continue;
+      out.add(d);
+      for (const s of dimSymbols(d)) out.add(s);
+    }
+  }
+  return out;
+}
+
+/**
+ * Infers shapes (symbolic and concrete) and costs. Dims bind from `--dim` values, then from
+ * `--shape`s (an expression such as "past_sequence + sequence" is solved for its one unknown);
+ * symbolic dims nobody bound count as 1.
+ */
 export function analyze(g: Graph, bindings: ShapeBindings = {}): Analysis {
   const given = bindings.shapes ?? {};
-  for (const name of Object.keys(given)) {
+  for (const [name, shape] of Object.entries(given)) {
     if (!g.inputs.includes(name)) {
       throw fail("E_UNKNOWN_TENSOR", `--shape ${name}: the model has no input named "${name}"; its inputs are ${g.inputs.join(", ")}`);
     }
+    const decl = declaredDims(g, name);
+    if (decl && decl.length !== shape.length) {
+      throw fail("E_BAD_SHAPE_FLAG", `--shape ${name}=${shape.join("x")}: the input has rank ${decl.length} (${decl.map((d) => d ?? "?").join("x")})`);
+    }
+    decl?.forEach((d, i) => {
+      if (typeof d === "number" && d !== shape[i]) throw fail("E_BAD_SHAPE_FLAG", `--shape ${name}: dim ${i} is fixed at ${d} in the model, not ${shape[i]}`);
+    });
   }
-  const dims: Record<string, number> = { ...(bindings.dims ?? {}) };
+  const symbols = declaredSymbols(g);
+  for (const name of Object.keys(bindings.dims ?? {})) {
+    if (!symbols.has(name)) {
+      throw fail("E_BAD_SHAPE_FLAG", `--dim ${name}: the model has no symbolic dim named "${name}"; its dims are ${[...symbols].join(", ") || "(none: every dim is fixed)"}`);
+    }
+  }
+  const b = resolveBindings(g, { inputShapes: given, dims: bindings.dims ?? {} });
   const assumed: string[] = [];
   const inputShapes: Record<string, number[]> = {};
   for (const name of g.inputs) {
     const decl = declaredDims(g, name);
-    const shape = given[name];
-    if (shape) {
-      if (decl && decl.length !== shape.length) {
-        throw fail("E_BAD_SHAPE_FLAG", `--shape ${name}=${shape.join("x")}: the input has rank ${decl.length} (${decl.map((d) => d ?? "?").join("x")})`);
-      }
-      decl?.forEach((d, i) => {
-        if (typeof d === "number" && d !== shape[i]) throw fail("E_BAD_SHAPE_FLAG", `--shape ${name}: dim ${i} is fixed at ${d} in the model, not ${shape[i]}`);
-        if (typeof d === "string" && dims[d] === undefined) dims[d] = shape[i]!;
-      });
-      inputShapes[name] = shape;
+    for (const d of decl ?? []) {
+      for (const s of dimSymbols(d)) if (!b.has(s)) { b.set(s, 1); assumed.push(s); }
     }
-  }
-  for (const name of g.inputs) {
-    if (inputShapes[name]) continue;
-    const decl = declaredDims(g, name);
-    if (!decl) continue;
-    inputShapes[name] = decl.map((d) => {
-      if (typeof d === "number") return d;
-      if (typeof d === "string") {
-        if (dims[d] === undefined && !/[^\w.:]/.test(d)) { dims[d] = 1; assumed.push(d); }
-        return dims[d] ?? evalDimExpr(d, dims) ?? 1;
-      }
-      return 1;
+    const shape = given[name] ?? decl?.map((d) => {
+      const v = normDim(d, b);
+      return typeof v === "number" ? v : 1;
     });
+    if (shape) inputShapes[name] = shape;
   }
+  const dims = Object.fromEntries(b);
   const symbolic = inferShapes(g, {});
   const concrete = inferShapes(g, { inputShapes, dims });
   const cost = graphCost(g, concrete);
@@ -96,18 +112,6 @@ export function analyze(g: Graph, bindings: ShapeBindings = {}): Analysis {
     },
   };
   return { graph: g, constants, symbolic, concrete, inputShapes, dims, assumedDims: assumed, cost, metrics };
-}
-
-/** Evaluates a dim expression such as "past_sequence + sequence" with the given values. */
-function evalDimExpr(expr: string, dims: Record<string, number>): number | undefined {
-  const terms = expr.split(/\s*\+\s*/);
-  let sum = 0;
-  for (const t of terms) {
-    const v = /^\d+$/.test(t) ? Number(t) : dims[t];
-    if (v === undefined) return undefined;
-    sum += v;
-  }
-  return sum;
 }
 
 /** A ValueInfoProto from an inferred type (symbolic dims become dim_param; null stays unknown). */

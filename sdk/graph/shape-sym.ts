@@ -325,3 +325,11 @@ export function solveDim(d: Dim, n: number, b: DimBindings): [string, number] | 
   if (rest % c !== 0) return undefined;
   return [syms[0]!, rest / c];
 }
+
+/** The names a dim refers to ("past_sequence + sequence" -> past_sequence, sequence). */
+export function dimSymbols(d: Dim): string[] {
+  if (typeof d !== "string") return [];
+  const names = new Set<string>();
+  for (const key of parseDim(d).keys()) if (key !== "") for (const s of key.split(SEP)) names.add(s);
+  return [...names];
+}

@@ -158,7 +158,7 @@ function resolve(decls: readonly InputDecl[], opts: Pick<SampleInputOptions, "sh
  * Rows of the embedding tables an integer input indexes: the smallest dims[axis] over every Gather
  * that reads it as indices (directly or through Cast/Reshape/Unsqueeze/...) from an initializer.
  */
-function indexRange(graph: Graph, input: string): number | undefined {
+export function indexRange(graph: Graph, input: string): number | undefined {
   let rows: number | undefined;
   const seen = new Set<string>();
   const queue = [input];

@@ -9,8 +9,8 @@ import { Graph } from "../graph/graph.js";
 import { loadManifest, type Manifest } from "../graph/manifest.js";
 import { compareOutputs, type OutputComparison } from "./compare.js";
 import { OrtSession } from "./ort.js";
-import { sampleInputs } from "./sample-inputs.js";
-import type { HostType, TensorMap } from "./tensor.js";
+import { indexRange, sampleInputs } from "./sample-inputs.js";
+import type { HostTensor, HostType, TensorMap } from "./tensor.js";
 
 /** Options for verifySplit. */
 export interface VerifyOptions {
@@ -66,7 +66,7 @@ export async function verifySplit(manifestPath: string, opts: VerifyOptions = {}
   const rtol = opts.rtol ?? 1e-4;
   const { manifest, dir } = loadManifest(manifestPath, { checkHashes: opts.checkHashes ?? false });
   const modelPath = path.resolve(dir, manifest.model.file);
-  const inputs = opts.inputs ? checkGivenInputs(manifest, opts.inputs) : sample(manifest, modelPath, opts);
+  const inputs = opts.inputs ? checkGivenInputs(manifest, Graph.load(modelPath), opts.inputs) : sample(manifest, modelPath, opts);
 
   const outputNames = manifest.model.outputs.map((o) => o.name);
   const sessionOpts = { allowSpinning: false, intraOpThreads: opts.intraOpThreads };
@@ -122,19 +122,58 @@ async function runOnce(file: string, sessionOpts: { allowSpinning: boolean; intr
 }
 
 /** Checks given inputs name every model input, with the right types, and nothing else. */
-function checkGivenInputs(manifest: Manifest, given: TensorMap): TensorMap {
+/**
+ * Given inputs must fit the model before onnxruntime sees them: names, types, ranks, fixed dims,
+ * one value per symbolic dim across inputs, and token ids within their embedding's rows (an
+ * out-of-range id is the user's input error, not a runtime failure).
+ */
+function checkGivenInputs(manifest: Manifest, graph: Graph, given: TensorMap): TensorMap {
   const wanted = new Map(manifest.model.inputs.map((t) => [t.name, t]));
   for (const name of Object.keys(given)) {
     if (!wanted.has(name)) throw fail("E_USAGE", `the inputs include "${name}", which is not a model input (inputs: ${[...wanted.keys()].join(", ")})`);
   }
   const out: TensorMap = {};
+  const symbols = new Map<string, [number, string]>();
   for (const [name, decl] of wanted) {
     const t = given[name];
     if (!t) throw fail("E_INPUT_MISSING", `model input "${name}" (${decl.type} [${decl.shape.map((d) => d ?? "?").join(", ")}]) is missing from the inputs; add it to the inputs file`);
     if (t.type !== decl.type) throw fail("E_USAGE", `input "${name}" is ${t.type} but the model wants ${decl.type}`);
+    checkDims(name, decl.shape, t.dims, symbols);
+    checkIndices(graph, name, t);
     out[name] = t;
   }
   return out;
+}
+
+function checkDims(name: string, declared: readonly (number | string | null)[], dims: readonly number[], symbols: Map<string, [number, string]>): void {
+  const show = declared.map((d) => d ?? "?").join(", ");
+  if (declared.length !== dims.length) {
+    throw fail("E_USAGE", `input "${name}" has dims [${dims.join(", ")}] but the model wants rank ${declared.length} ([${show}])`);
+  }
+  declared.forEach((d, i) => {
+    if (typeof d === "number" && d !== dims[i]) {
+      throw fail("E_USAGE", `input "${name}": dim ${i} is ${dims[i]} but the model fixes it at ${d} ([${show}])`);
+    }
+    if (typeof d === "string") {
+      const prior = symbols.get(d);
+      if (prior && prior[0] !== dims[i]) {
+        throw fail("E_USAGE", `input "${name}": dim "${d}" is ${dims[i]} here but ${prior[0]} in input "${prior[1]}"; inputs sharing a dim must agree`);
+      }
+      symbols.set(d, [dims[i]!, name]);
+    }
+  });
+}
+
+function checkIndices(graph: Graph, name: string, t: HostTensor): void {
+  if (t.type !== "int64" && t.type !== "int32" && t.type !== "uint8" && t.type !== "int8" && t.type !== "int16" && t.type !== "uint16" && t.type !== "uint32" && t.type !== "uint64") return;
+  const rows = indexRange(graph, name);
+  if (rows === undefined) return;
+  for (let i = 0; i < t.data.length; i++) {
+    const v = Number(t.data[i]!);
+    if (v < -rows || v >= rows) {
+      throw fail("E_USAGE", `input "${name}" holds ${v} at flat position ${i}, outside the ${rows} rows of the table it indexes (valid: ${-rows}..${rows - 1})`);
+    }
+  }
 }
 
 /** Sample inputs sized by opts.shapes/dims when given, else by the manifest's `shapes`. */

@@ -7,7 +7,7 @@
 /** How an error is reported by the CLI (exit code 2 for usage/input, 1 for check, 3 for internal). */
 export type ErrorKind = "usage" | "input" | "check" | "internal";
 
-/** Stable error codes with their kind and a one-line description (shown by `edgecut help errors`). */
+/** Stable error codes with their kind and a one-line description (listed by `edgecut errors`). */
 export const ERRORS = {
   // Usage (CLI flags, API arguments)
   E_USAGE: ["usage", "A command-line flag or API argument is missing, malformed or contradictory."],

@@ -7,7 +7,7 @@ import { candidateCuts, assertCuttable, frontForTensors, type CandidateCut } fro
 import { optimalCut } from "../graph/mincut.js";
 import { assignmentFromFronts, segmentByBalance } from "../graph/segmentation.js";
 import { partition } from "../graph/partition.js";
-import { writeSplit } from "../graph/split.js";
+import { checkOutDir, writeSplit } from "../graph/split.js";
 import { fail } from "../errors.js";
 import { collect, parseBandwidth, parseDimFlags, parseDuration, parseNumber, parseShapeFlags } from "./flags.js";
 import { fmtBytes, fmtFlops, printJson } from "./output.js";
@@ -44,6 +44,7 @@ export function registerSplit(program: Command): void {
         throw fail("E_USAGE", modes.length === 0 ? "say where to cut: --cut, --segments N, --candidates or --optimal" : `choose one of ${modes.join(", ")}`);
       }
       const bindings = { shapes: parseShapeFlags(flags.shape), dims: parseDimFlags(flags.dim) };
+      checkOutDir(path.resolve(flags.output), flags.force ?? false);
       const g = Graph.load(file);
       const a = analyze(g, bindings);
       assertCuttable(g, a.constants);

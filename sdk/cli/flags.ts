@@ -17,7 +17,7 @@ export function parseShapeFlags(values: readonly string[] = []): Record<string, 
     const name = v.slice(0, eq);
     const spec = v.slice(eq + 1);
     if (eq <= 0 || !/^\d+(x\d+)*$|^$/.test(spec)) {
-      throw fail("E_BAD_SHAPE_FLAG", `--shape ${v}: expected name=AxBxC with positive integers, e.g. --shape input_ids=1x64 (a scalar: name=)`);
+      throw fail("E_BAD_SHAPE_FLAG", `--shape ${v}: expected name=AxBxC with non-negative integers, e.g. --shape input_ids=1x64 (a scalar: name=)`);
     }
     const dims = spec === "" ? [] : spec.split("x").map(Number);
     if (dims.some((d) => !Number.isSafeInteger(d))) throw fail("E_BAD_SHAPE_FLAG", `--shape ${v}: dims must be integers`);

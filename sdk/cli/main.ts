@@ -11,19 +11,23 @@ import { registerModel } from "./cmd-model.js";
 import { registerInspect } from "./cmd-inspect.js";
 import { registerSplit } from "./cmd-split.js";
 import { registerVerify } from "./cmd-verify.js";
+import { registerErrors } from "./cmd-errors.js";
 
 /** Builds the command tree (exported for tests). */
 export function buildProgram(): Command {
   const program = new Command("edgecut")
     .description("Cut ONNX models into segments: run the front on the device, offload the rest.")
     .version("0.1.0")
-    .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
   registerInspect(program);
   registerSplit(program);
   registerVerify(program);
   registerModel(program);
-  for (const c of program.commands) c.exitOverride().showHelpAfterError("(run with --help for usage)");
+  registerErrors(program);
+  // Commander's own error text is replaced by the one `edgecut: E_USAGE: ...` line main() prints.
+  const quiet = { outputError: (): void => undefined };
+  program.configureOutput(quiet);
+  for (const c of program.commands) c.exitOverride().configureOutput(quiet);
   return program;
 }
 
@@ -35,8 +39,6 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<number> {
   const json = argv.includes("--json");
   const program = buildProgram();
-  if (json) program.configureOutput({ writeErr: () => undefined });
-  for (const c of program.commands) if (json) c.configureOutput({ writeErr: () => undefined });
   const callerExitCode = process.exitCode;
   process.exitCode = undefined;
   try {
@@ -47,7 +49,10 @@ export async function main(argv: string[]): Promise<number> {
       // "commander.help" is also what commander throws after printing help for a missing command
       // (exitCode 1): only an explicit --help / help / --version is a success.
       if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || (e.code === "commander.help" && e.exitCode === 0)) return 0;
-      const message = e.code === "commander.help" ? "name a command: inspect, split, verify or model" : e.message.replace(/^error: /, "");
+      const command = argv.find((a) => program.commands.some((c) => c.name() === a));
+      const message = e.code === "commander.help"
+        ? "name a command: inspect, split, verify, model or errors"
+        : `${e.message.replace(/^error: /, "")} (see edgecut ${command ? `${command} ` : ""}--help)`;
       return reportError(fail("E_USAGE", message), json);
     }
     return reportError(e, json);

@@ -158,7 +158,8 @@ function isNonEmptyDir(dir: string): boolean {
   return fs.readdirSync(dir).length > 0;
 }
 
-function checkOutDir(out: string, overwrite: boolean): void {
+/** Fails early (before any analysis) when `out` cannot take a split: E_OUTPUT_EXISTS. */
+export function checkOutDir(out: string, overwrite: boolean): void {
   if (isNonEmptyDir(out) && !overwrite) {
     throw fail("E_OUTPUT_EXISTS", `output folder ${out} exists and is not empty; choose another folder or allow overwriting (--force)`);
   }

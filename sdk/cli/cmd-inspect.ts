@@ -2,7 +2,8 @@
 import * as fs from "node:fs";
 import type { Command } from "commander";
 import { Graph } from "../graph/graph.js";
-import { analyze } from "../graph/analyze.js";
+import { analyzeWithProbe } from "../graph/analyze.js";
+import { ortProbeRunner } from "../runtime/probe.js";
 import { candidateCuts, assertCuttable } from "../graph/cuts.js";
 import { toDot } from "../graph/dot.js";
 import { externalRef, mapGraphTensors, mapNodeTensors } from "../graph/model-io.js";
@@ -21,11 +22,11 @@ export function registerInspect(program: Command): void {
     .option("--json", "print JSON")
     .option("--dot <file>", "write a Graphviz drawing with the cuts marked")
     .addHelpText("after", "\nExample:\n  edgecut inspect gpt.onnx --shape input_ids=1x64 --json")
-    .action((file: string, flags: InspectFlags) => {
+    .action(async (file: string, flags: InspectFlags) => {
       const bindings = { shapes: parseShapeFlags(flags.shape), dims: parseDimFlags(flags.dim) };
       const g = Graph.load(file);
       checkExternalData(g);
-      const a = analyze(g, bindings);
+      const a = await analyzeWithProbe(g, bindings, (shapes, dims) => ortProbeRunner(g, shapes, dims));
       assertCuttable(g, a.constants);
       const cuts = candidateCuts(g, a.metrics, { constants: a.constants });
       if (flags.dot) {
@@ -43,7 +44,7 @@ export function registerInspect(program: Command): void {
       if (flags.json) {
         printJson({
           model: file, nodeCount: g.nodes.length, ops, weightBytes: a.cost.weightBytes, flops: a.cost.flops,
-          unknownFlopNodes: a.cost.unknownNodes, inputShapes: a.inputShapes, assumedDims: a.assumedDims, warnings: g.warnings,
+          unknownFlopNodes: a.cost.unknownNodes, probedTensors: a.probed, inputShapes: a.inputShapes, assumedDims: a.assumedDims, warnings: g.warnings,
           candidateCuts: cuts.map((c) => ({
             index: c.index, after: c.after, tensors: c.tensors.map((t) => ({ name: t.name, bytes: t.bytes })), modelInputs: c.modelInputs,
             bytes: c.bytes, frontWeightBytes: c.frontWeightBytes, frontFlops: c.frontFlops, localMin: c.localMin,
@@ -54,6 +55,7 @@ export function registerInspect(program: Command): void {
       console.log(`${file}: ${g.nodes.length} nodes, opset ${g.opset}, ${fmtBytes(a.cost.weightBytes)} of weights, ${fmtFlops(a.cost.flops)}${a.cost.unknownNodes ? ` (+${a.cost.unknownNodes} nodes of unknown cost)` : ""}`);
       console.log(`inputs:  ${g.inputs.map((n) => `${n} [${a.inputShapes[n]?.join("x") ?? "?"}]`).join(", ")}`);
       console.log(`outputs: ${g.outputs.join(", ")}`);
+      if (a.probed) console.log(`probed:  ${a.probed} tensors whose shapes inference could not tell were sized by one onnxruntime run`);
       if (a.assumedDims.length) console.log(`assumed: ${a.assumedDims.map((d) => `${d}=1`).join(", ")} (bind with --dim or --shape)`);
       for (const w of g.warnings) console.log(`warning: ${w}`);
       console.log(`ops:     ${Object.entries(ops).sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k} ${v}`).join(", ")}`);

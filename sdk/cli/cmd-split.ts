@@ -2,7 +2,8 @@
 import * as path from "node:path";
 import type { Command } from "commander";
 import { Graph } from "../graph/graph.js";
-import { analyze, symbolicTypeOf, type Analysis } from "../graph/analyze.js";
+import { analyzeWithProbe, symbolicTypeOf, type Analysis } from "../graph/analyze.js";
+import { ortProbeRunner } from "../runtime/probe.js";
 import { candidateCuts, assertCuttable, frontForTensors, type CandidateCut } from "../graph/cuts.js";
 import { optimalCut } from "../graph/mincut.js";
 import { assignmentFromFronts, segmentByBalance } from "../graph/segmentation.js";
@@ -46,7 +47,7 @@ export function registerSplit(program: Command): void {
       const bindings = { shapes: parseShapeFlags(flags.shape), dims: parseDimFlags(flags.dim) };
       checkOutDir(path.resolve(flags.output), flags.force ?? false);
       const g = Graph.load(file);
-      const a = analyze(g, bindings);
+      const a = await analyzeWithProbe(g, bindings, (shapes, dims) => ortProbeRunner(g, shapes, dims));
       assertCuttable(g, a.constants);
       const fronts = chooseFronts(a, flags);
       const assign = assignmentFromFronts(g, fronts, a.constants);

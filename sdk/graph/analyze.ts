@@ -7,7 +7,7 @@ import { create } from "@bufbuild/protobuf";
 import { TensorShapeProtoSchema, TensorShapeProto_DimensionSchema, TypeProtoSchema, TypeProto_TensorSchema, ValueInfoProtoSchema, type ValueInfoProto } from "./onnx/onnx_pb.js";
 import type { Graph } from "./graph.js";
 import { constantInfo, type ConstantInfo } from "./partition.js";
-import { inferShapes, resolveBindings, tensorBytes, type Dim, type ShapeResult, type TensorType } from "./shapes.js";
+import { inferShapes, probeShapes, resolveBindings, tensorBytes, type Dim, type ProbeRunner, type ShapeResult, type TensorType } from "./shapes.js";
 import { dimSymbols, normDim } from "./shape-sym.js";
 import { graphCost, type NodeCost } from "./cost.js";
 import type { CutMetrics } from "./cuts.js";
@@ -101,8 +101,13 @@ export function analyze(g: Graph, bindings: ShapeBindings = {}): Analysis {
   const dims = Object.fromEntries(b);
   const symbolic = inferShapes(g, {});
   const concrete = inferShapes(g, { inputShapes, dims });
+  return withCosts({ graph: g, constants: constantInfo(g), symbolic, concrete, inputShapes, dims, assumedDims: assumed });
+}
+
+/** Adds the costs and cut metrics that follow from `concrete`. */
+function withCosts(a: Omit<Analysis, "cost" | "metrics">): Analysis {
+  const { graph: g, concrete } = a;
   const cost = graphCost(g, concrete);
-  const constants = constantInfo(g);
   const metrics: CutMetrics = {
     tensorBytes: (name) => tensorBytes(concrete.types.get(name)) ?? null,
     nodeFlops: (node) => cost.perNode[node]?.flops ?? null,
@@ -111,7 +116,22 @@ export function analyze(g: Graph, bindings: ShapeBindings = {}): Analysis {
       return t ? tensorByteSize(t) ?? 0 : 0;
     },
   };
-  return { graph: g, constants, symbolic, concrete, inputShapes, dims, assumedDims: assumed, cost, metrics };
+  return { ...a, cost, metrics };
+}
+
+/**
+ * analyze(), then, only for what inference left unsized, one probe run (the model run on sample
+ * inputs with those tensors exposed) through the injected runner; costs are recomputed after it.
+ * `makeRunner` gets the concrete shapes the probe must use.
+ */
+export async function analyzeWithProbe(
+  g: Graph, bindings: ShapeBindings, makeRunner: (shapes: Record<string, number[]>, dims: Record<string, number>) => ProbeRunner,
+): Promise<Analysis & { probed: number }> {
+  const a = analyze(g, bindings);
+  const wanted = a.concrete.unresolved.filter((n) => g.tensors.get(n)?.origin === "node");
+  if (wanted.length === 0) return { ...a, probed: 0 };
+  await probeShapes(g, a.concrete, makeRunner(a.inputShapes, a.dims));
+  return { ...withCosts(a), probed: wanted.length };
 }
 
 /** A ValueInfoProto from an inferred type (symbolic dims become dim_param; null stays unknown). */

@@ -6,6 +6,8 @@ import type { Graph } from "../graph/graph.js";
 import type { TensorShapeProto } from "../graph/onnx/onnx_pb.js";
 import { dtypeName } from "../graph/dtypes.js";
 import { fail } from "../errors.js";
+import { resolveBindings } from "../graph/shapes.js";
+import { dimSymbols, normDim } from "../graph/shape-sym.js";
 import { floatToHalf, numel, type HostTensor, type HostType, type TensorMap } from "./tensor.js";
 
 /** How sampleInputs sizes and seeds the inputs. */
@@ -50,87 +52,29 @@ function dimsOf(shape: TensorShapeProto): (number | string | null)[] {
 }
 
 /**
- * Value of a dim_param: a known name, or a sum/difference/product of known names and integers
- * ("past_sequence + sequence", as exporters write for concatenated caches). Returns the names
- * still missing when it cannot be evaluated.
- */
-function evalDim(param: string, known: ReadonlyMap<string, number>): number | { missing: string[] } {
-  const direct = known.get(param);
-  if (direct !== undefined) return direct;
-  const parts = param.split(/([+*-])/).map((s) => s.trim());
-  const missing: string[] = [];
-  const value = (tok: string): number => {
-    if (/^[0-9]+$/.test(tok)) return Number(tok);
-    const v = known.get(tok);
-    if (v === undefined) missing.push(tok);
-    return v ?? 0;
-  };
-  // Sum of products: "*" binds tighter than "+" and "-".
-  let total = 0;
-  let sign = 1;
-  let term = value(parts[0] ?? "");
-  for (let i = 1; i + 1 < parts.length; i += 2) {
-    const op = parts[i];
-    const v = value(parts[i + 1] ?? "");
-    if (op === "*") term *= v;
-    else {
-      total += sign * term;
-      sign = op === "-" ? -1 : 1;
-      term = v;
-    }
-  }
-  total += sign * term;
-  if (missing.length > 0 || parts.some((p) => p === "")) return { missing: missing.length ? missing : [param] };
-  return total;
-}
-
-/**
  * The concrete shape of every real model input: `shapes[name]` when given (checked against the
  * declared rank and fixed dims), else the declared shape with symbolic dims taken from `dims` or
  * learned from the given shapes. A dim still unknown is an E_USAGE error saying which flag to pass.
  */
 export function resolveInputShapes(graph: Graph, opts: Pick<SampleInputOptions, "shapes" | "dims"> = {}): Record<string, number[]> {
-  return resolve(declaredInputs(graph), opts);
+  return resolve(graph, declaredInputs(graph), opts);
 }
 
-function resolve(decls: readonly InputDecl[], opts: Pick<SampleInputOptions, "shapes" | "dims">): Record<string, number[]> {
+function resolve(graph: Graph, decls: readonly InputDecl[], opts: Pick<SampleInputOptions, "shapes" | "dims">): Record<string, number[]> {
   const shapes = opts.shapes ?? {};
-  for (const name of Object.keys(shapes)) {
-    if (!decls.some((d) => d.name === name)) {
-      throw fail("E_USAGE", `--shape names "${name}", which is not a model input (inputs: ${decls.map((d) => d.name).join(", ")})`);
-    }
-  }
-  const known = new Map<string, number>();
-  for (const [k, v] of Object.entries(opts.dims ?? {})) {
-    if (!Number.isSafeInteger(v) || v < 0) throw fail("E_USAGE", `--dim ${k}=${v}: a dim must be a non-negative integer`);
-    known.set(k, v);
-  }
-  const learnedFrom = new Map<string, string>();
-  for (const d of decls) {
-    const given = shapes[d.name];
-    if (!given) continue;
-    if (given.some((x) => !Number.isSafeInteger(x) || x < 0)) throw fail("E_USAGE", `--shape ${d.name}=${given.join("x")}: dims must be non-negative integers`);
+  for (const [name, given] of Object.entries(shapes)) {
+    const d = decls.find((x) => x.name === name);
+    if (!d) throw fail("E_USAGE", `--shape names "${name}", which is not a model input (inputs: ${decls.map((x) => x.name).join(", ")})`);
     if (!d.shape) continue;
     if (given.length !== d.shape.length) {
-      throw fail("E_USAGE", `--shape ${d.name}=${given.join("x")} has rank ${given.length}, but the model declares [${d.shape.map((x) => x ?? "?").join(", ")}] (rank ${d.shape.length})`);
+      throw fail("E_USAGE", `--shape ${name}=${given.join("x")} has rank ${given.length}, but the model declares [${d.shape.map((x) => x ?? "?").join(", ")}] (rank ${d.shape.length})`);
     }
     d.shape.forEach((decl, i) => {
-      const v = given[i]!;
-      if (typeof decl === "number" && decl !== v) {
-        throw fail("E_USAGE", `--shape ${d.name}=${given.join("x")}: dim ${i} is fixed to ${decl} by the model`);
-      }
-      if (typeof decl !== "string" || /[+*-]/.test(decl)) return;
-      const prev = known.get(decl);
-      if (prev !== undefined && prev !== v) {
-        const from = learnedFrom.get(decl);
-        throw fail("E_USAGE", `--shape ${d.name}=${given.join("x")} sets ${decl}=${v}, but ${from ? `--shape ${from}` : "--dim"} sets ${decl}=${prev}`);
-      }
-      if (prev === undefined) {
-        known.set(decl, v);
-        learnedFrom.set(decl, d.name);
-      }
+      if (typeof decl === "number" && decl !== given[i]) throw fail("E_USAGE", `--shape ${name}=${given.join("x")}: dim ${i} is fixed to ${decl} by the model`);
     });
   }
+  // Same binding rules as shape inference: --dim values, then what the given shapes imply.
+  const known = resolveBindings(graph, { inputShapes: shapes, dims: opts.dims ?? {} });
   const out: Record<string, number[]> = {};
   for (const d of decls) {
     const given = shapes[d.name];
@@ -141,13 +85,14 @@ function resolve(decls: readonly InputDecl[], opts: Pick<SampleInputOptions, "sh
     if (!d.shape) throw fail("E_USAGE", `input "${d.name}" declares no shape; pass --shape ${d.name}=AxB...`);
     out[d.name] = d.shape.map((decl, i) => {
       if (typeof decl === "number") return decl;
-      const v = decl === null ? { missing: [] } : evalDim(decl, known);
+      const v = normDim(decl, known);
       if (typeof v === "number") {
         if (v < 0) throw fail("E_USAGE", `input "${d.name}" dim ${i} ("${decl}") comes out as ${v}; check the --dim values`);
         return v;
       }
+      const missing = dimSymbols(decl).filter((m) => !known.has(m));
       const what = decl === null ? "has no name" : `is "${decl}"`;
-      const hint = v.missing.length ? v.missing.map((m) => `--dim ${m}=N`).join(" ") : `--shape ${d.name}=${d.shape!.map(() => "N").join("x")}`;
+      const hint = missing.length ? missing.map((m) => `--dim ${m}=N`).join(" ") : `--shape ${d.name}=${d.shape!.map(() => "N").join("x")}`;
       throw fail("E_USAGE", `input "${d.name}" dim ${i} ${what} and its value is unknown; pass ${hint} (or --shape ${d.name}=...)`);
     });
   }
@@ -210,7 +155,7 @@ function nameHash(s: string): number {
  */
 export function sampleInputs(graph: Graph, opts: SampleInputOptions = {}): TensorMap {
   const decls = declaredInputs(graph);
-  const shapes = resolve(decls, opts);
+  const shapes = resolve(graph, decls, opts);
   const out: TensorMap = {};
   for (const d of decls) {
     const dims = shapes[d.name]!;

@@ -64,9 +64,9 @@ test("an unknown dim is E_USAGE naming the input, the dim and the flag to pass",
   assert.throws(() => sampleInputs(gpt2kv, { dims: { batch: 1, sequence: 4 } }), usage('"past_sequence + sequence"', "--dim past_sequence=N"));
   assert.throws(() => sampleInputs(gpt2, { shapes: { input_ids: [1, 2, 3] } }), usage("rank 3", "rank 2"));
   assert.throws(() => sampleInputs(gpt2, { shapes: { nope: [1] } }), usage('"nope"', "not a model input"));
-  assert.throws(() => sampleInputs(gpt2, { shapes: { input_ids: [1, 4], attention_mask: [1, 5] } }), usage("sequence=5", "sequence=4"));
-  assert.throws(() => sampleInputs(gpt2, { shapes: { input_ids: [1, 4] }, dims: { sequence: 5 } }), usage("sequence=4", "--dim sets sequence=5"));
-  assert.throws(() => sampleInputs(gpt2, { dims: { batch: -1, sequence: 2 } }), usage("--dim batch=-1"));
+  assert.throws(() => sampleInputs(gpt2, { shapes: { input_ids: [1, 4], attention_mask: [1, 5] } }), usage('"sequence" = 4', "says 5"));
+  assert.throws(() => sampleInputs(gpt2, { shapes: { input_ids: [1, 4] }, dims: { sequence: 5 } }), usage('"sequence" = 5', "says 4"));
+  assert.throws(() => sampleInputs(gpt2, { dims: { batch: -1, sequence: 2 } }), usage("dim batch", "non-negative", "-1"));
 });
 
 test("index inputs through Cast/Unsqueeze; other ints in [0, 10); bool masks; fixed dims checked; float16", () => {

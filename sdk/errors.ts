@@ -49,6 +49,20 @@ export const ERRORS = {
   E_RUNTIME: ["internal", "onnxruntime failed to load or run a model (its message is included)."],
   E_VERIFY_MISMATCH: ["check", "The chained segments' outputs differ from the whole model's."],
   E_INTERNAL: ["internal", "A bug in edgecut: please report it with the command line."],
+
+  // Wire format and offload (frames on the broker, the cloud worker, the device's split runner)
+  E_PROTOCOL_VERSION: ["input", "A frame speaks another protocol version than this peer."],
+  E_FRAME: ["input", "A frame is malformed: bad magic, header, tensor table, offsets or lengths."],
+  E_FRAME_LIMIT: ["input", "A frame exceeds a configured limit (bytes, tensors, rank, elements)."],
+  E_FRAGMENT: ["input", "Fragments of a frame are inconsistent, too large, or did not all arrive in time."],
+  E_DEVICE_MISMATCH: ["input", "A frame's device id differs from the device its topic names."],
+  E_UNKNOWN_SPLIT: ["input", "The worker serves no split with this splitId."],
+  E_SEGMENT_RANGE: ["input", "The requested segment range does not exist in the split."],
+  E_BUSY: ["input", "The worker's queue is full; retry later or elsewhere."],
+  E_TIMEOUT: ["input", "No reply arrived within the request's timeout (after its retries)."],
+  E_EXPIRED: ["input", "The request's ttl ran out before the worker could run it."],
+  E_BROKER: ["input", "The MQTT broker could not be reached or refused the connection."],
+  E_TOOL_MISSING: ["input", "A tool the command or test needs (e.g. mosquitto) is not installed."],
 } as const satisfies Record<string, readonly [ErrorKind, string]>;
 
 /** A stable error code from the catalogue. */

@@ -44,7 +44,7 @@ export function registerInspect(program: Command): void {
       if (flags.json) {
         printJson({
           model: file, nodeCount: g.nodes.length, ops, weightBytes: a.cost.weightBytes, flops: a.cost.flops,
-          unknownFlopNodes: a.cost.unknownNodes, probedTensors: a.probed, inputShapes: a.inputShapes, assumedDims: a.assumedDims, warnings: g.warnings,
+          unknownFlopNodes: a.cost.unknownNodes, probedTensors: a.probed, probeError: a.probeError ?? null, inputShapes: a.inputShapes, assumedDims: a.assumedDims, warnings: g.warnings,
           candidateCuts: cuts.map((c) => ({
             index: c.index, after: c.after, tensors: c.tensors.map((t) => ({ name: t.name, bytes: t.bytes })), modelInputs: c.modelInputs,
             bytes: c.bytes, frontWeightBytes: c.frontWeightBytes, frontFlops: c.frontFlops, localMin: c.localMin,
@@ -55,6 +55,7 @@ export function registerInspect(program: Command): void {
       console.log(`${file}: ${g.nodes.length} nodes, opset ${g.opset}, ${fmtBytes(a.cost.weightBytes)} of weights, ${fmtFlops(a.cost.flops)}${a.cost.unknownNodes ? ` (+${a.cost.unknownNodes} nodes of unknown cost)` : ""}`);
       console.log(`inputs:  ${g.inputs.map((n) => `${n} [${a.inputShapes[n]?.join("x") ?? "?"}]`).join(", ")}`);
       console.log(`outputs: ${g.outputs.join(", ")}`);
+      if (a.probeError) console.log(`warning: the probe run that sizes what inference cannot failed (${a.probeError}); cuts carrying those tensors have unknown bytes`);
       if (a.probed) console.log(`probed:  ${a.probed} tensors whose shapes inference could not tell were sized by one onnxruntime run`);
       if (a.assumedDims.length) console.log(`assumed: ${a.assumedDims.map((d) => `${d}=1`).join(", ")} (bind with --dim or --shape)`);
       for (const w of g.warnings) console.log(`warning: ${w}`);

@@ -36,7 +36,7 @@ export function registerSplit(program: Command): void {
     .option("--shape <name=AxB>", "concrete dims of a model input (repeatable)", collect, [])
     .option("--dim <dim_param=N>", "value of a symbolic dim everywhere (repeatable)", collect, [])
     .option("--embed", "embed all weights in the segment files (no shared weights.data)")
-    .option("--force", "write into a non-empty output folder")
+    .option("--force", "replace a previous split in the output folder (never other files)")
     .option("--json", "print the manifest as JSON")
     .addHelpText("after", "\nExamples:\n  edgecut split gpt.onnx --cut @2 -o out/\n  edgecut split gpt.onnx --segments 3 --balance weights -o out/\n  edgecut split gpt.onnx --optimal --bandwidth 5mbit --rtt 60ms -o out/")
     .action(async (file: string, flags: SplitFlags) => {
@@ -45,7 +45,7 @@ export function registerSplit(program: Command): void {
         throw fail("E_USAGE", modes.length === 0 ? "say where to cut: --cut, --segments N, --candidates or --optimal" : `choose one of ${modes.join(", ")}`);
       }
       const bindings = { shapes: parseShapeFlags(flags.shape), dims: parseDimFlags(flags.dim) };
-      checkOutDir(path.resolve(flags.output), flags.force ?? false);
+      checkOutDir(path.resolve(flags.output), flags.force ?? false, [path.resolve(file), path.dirname(path.resolve(file))]);
       const g = Graph.load(file);
       const a = await analyzeWithProbe(g, bindings, (shapes, dims) => ortProbeRunner(g, shapes, dims));
       assertCuttable(g, a.constants);

@@ -9,6 +9,7 @@ import type { Graph } from "./graph.js";
 import { constantInfo, type ConstantInfo } from "./partition.js";
 import { inferShapes, probeShapes, resolveBindings, tensorBytes, type Dim, type ProbeRunner, type ShapeResult, type TensorType } from "./shapes.js";
 import { dimSymbols, normDim } from "./shape-sym.js";
+import { tensorTypeDims } from "./shape-types.js";
 import { graphCost, type NodeCost } from "./cost.js";
 import type { CutMetrics } from "./cuts.js";
 import { tensorByteSize } from "./model-io.js";
@@ -41,9 +42,7 @@ export interface Analysis {
 }
 
 function declaredDims(g: Graph, name: string): Dim[] | null {
-  const t = g.valueInfo(name)?.type?.value;
-  if (t?.case !== "tensorType" || !t.value.shape) return null;
-  return t.value.shape.dim.map((d) => d.value.case === "dimValue" ? Number(d.value.value) : d.value.case === "dimParam" ? d.value.value : null);
+  return tensorTypeDims(g.valueInfo(name)?.type);
 }
 
 /** Every symbolic dim name the model declares on its inputs, outputs and value_info. */
@@ -126,11 +125,17 @@ function withCosts(a: Omit<Analysis, "cost" | "metrics">): Analysis {
  */
 export async function analyzeWithProbe(
   g: Graph, bindings: ShapeBindings, makeRunner: (shapes: Record<string, number[]>, dims: Record<string, number>) => ProbeRunner,
-): Promise<Analysis & { probed: number }> {
+): Promise<Analysis & { probed: number; probeError?: string }> {
   const a = analyze(g, bindings);
   const wanted = a.concrete.unresolved.filter((n) => g.tensors.get(n)?.origin === "node");
   if (wanted.length === 0) return { ...a, probed: 0 };
-  await probeShapes(g, a.concrete, makeRunner(a.inputShapes, a.dims));
+  try {
+    await probeShapes(g, a.concrete, makeRunner(a.inputShapes, a.dims));
+  } catch (e) {
+    // The probe is a fallback: if the runtime cannot run the model (a custom op, say), the
+    // tensors stay unsized, which matters only if a cut carries one (split then says so).
+    return { ...a, probed: 0, probeError: (e as Error).message };
+  }
   return { ...withCosts(a), probed: wanted.length };
 }
 
@@ -156,6 +161,12 @@ export function symbolicTypeOf(a: Analysis): (name: string) => ValueInfoProto | 
       const v = g.valueInfo(name);
       if (v?.type) return v;
     }
-    return valueInfoFromType(name, a.symbolic.types.get(name)) ?? g.valueInfo(name);
+    const sym = a.symbolic.types.get(name);
+    const conc = a.concrete.types.get(name);
+    if (sym && sym.elemType) return valueInfoFromType(name, sym);
+    // Sized only at concrete shapes (probed): keep the element type and rank, dims unknown, so the
+    // segment still runs at other shapes.
+    if (conc && conc.elemType) return valueInfoFromType(name, { ...conc, dims: conc.dims === null ? null : conc.dims.map(() => null) });
+    return valueInfoFromType(name, sym) ?? g.valueInfo(name);
   };
 }

@@ -138,7 +138,8 @@ export function readRange(file: string, offset: number, length: number): Uint8Ar
   try {
     let done = 0;
     while (done < length) {
-      const n = fs.readSync(fd, buf, done, length - done, offset + done);
+      // One read call is capped well under 2 GiB: Node rejects larger lengths.
+      const n = fs.readSync(fd, buf, done, Math.min(length - done, 1 << 30), offset + done);
       if (n === 0) throw fail("E_EXTERNAL_DATA", `${file} ended early at ${offset + done}`);
       done += n;
     }
@@ -278,6 +279,11 @@ export interface SaveOptions {
   externalData?: ExternalDataWriter;
   /** Tensors of at least this many bytes go to external data (default 1024, as the onnx package does). */
   threshold?: number;
+  /**
+   * Leave tensors that are external in the source pointing at their files (default false: they are
+   * embedded or moved to `externalData`). The caller makes those files reachable from the output folder.
+   */
+  keepExternal?: boolean;
 }
 
 /**
@@ -328,6 +334,7 @@ export function serializeModel(model: ModelProto, opts: SaveOptions): Uint8Array
   const relocate = (t: TensorProto): TensorProto | undefined => {
     const size = tensorByteSize(t);
     const isExternal = t.dataLocation === TensorProto_DataLocation.EXTERNAL;
+    if (isExternal && opts.keepExternal) return undefined;
     if (writer && size !== undefined && size >= threshold) {
       const where = writer.append(t, opts.sourceDir);
       return create(TensorProtoSchema, {

@@ -16,6 +16,7 @@ import type { Partition, SegmentIO } from "./partition.js";
 import { extractSegment, segmentValueInfo, type TypeLookup } from "./segment.js";
 import { ExternalDataWriter, serializeModel, tensorByteSize } from "./model-io.js";
 import { byteLength, dtypeName } from "./dtypes.js";
+import { protoDims } from "./shape-types.js";
 import { sha256File, sha256Hex } from "./hash.js";
 import { computeSplitId, type Manifest, type ManifestDim, type ManifestTensor } from "./manifest.js";
 import { EdgecutError, fail } from "../errors.js";
@@ -74,8 +75,7 @@ export async function writeSplit(g: Graph, p: Partition, outDir: string, opts: W
   const dataFile = opts.dataFile === undefined ? "weights.data" : opts.dataFile;
   if (dataFile !== null) checkDataFileName(dataFile);
   if (p.segments.length === 0) throw fail("E_SEGMENTS", "the partition has no segments");
-  checkOutDir(out, opts.overwrite ?? false);
-  if (opts.overwrite) checkNotInside(out, [path.resolve(opts.modelPath), g.dir]);
+  checkOutDir(out, opts.overwrite ?? false, [path.resolve(opts.modelPath), g.dir]);
 
   // Everything that can fail without touching the disk runs first.
   const typeOf = memoize(opts.typeOf);
@@ -158,15 +158,38 @@ function isNonEmptyDir(dir: string): boolean {
   return fs.readdirSync(dir).length > 0;
 }
 
-/** Fails early (before any analysis) when `out` cannot take a split: E_OUTPUT_EXISTS. */
-export function checkOutDir(out: string, overwrite: boolean): void {
-  if (isNonEmptyDir(out) && !overwrite) {
-    throw fail("E_OUTPUT_EXISTS", `output folder ${out} exists and is not empty; choose another folder or allow overwriting (--force)`);
+/**
+ * Fails early (before any analysis) when `out` cannot take a split: E_OUTPUT_EXISTS. With
+ * `overwrite`, only a folder holding nothing but a previous split (manifest.json, its segment
+ * files and the data files it lists) may be replaced: --force must never delete other files.
+ */
+export function checkOutDir(out: string, overwrite: boolean, protect: readonly string[] = []): void {
+  if (overwrite) checkNotInside(out, protect);
+  if (!isNonEmptyDir(out)) return;
+  if (!overwrite) {
+    throw fail("E_OUTPUT_EXISTS", `output folder ${out} exists and is not empty; choose another folder, or --force to replace a previous split there`);
+  }
+  const strangers = notPartOfSplit(out);
+  if (strangers.length > 0) {
+    throw fail("E_OUTPUT_EXISTS", `output folder ${out} holds files that are not part of a previous split (${strangers.slice(0, 5).join(", ")}${strangers.length > 5 ? ", ..." : ""}); --force only replaces a split: choose another folder`);
   }
 }
 
+/** Entries of `dir` that a previous split did not write. */
+function notPartOfSplit(dir: string): string[] {
+  const entries = fs.readdirSync(dir);
+  let listed: string[] = [];
+  try {
+    const m = JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8")) as { dataFiles?: { file?: unknown }[] };
+    listed = (m.dataFiles ?? []).map((d) => d.file).filter((f): f is string => typeof f === "string");
+  } catch {
+    return entries; // no readable manifest: nothing here is known to be a split
+  }
+  return entries.filter((e) => e !== "manifest.json" && !SEGMENT_FILE.test(e) && !listed.includes(e));
+}
+
 /** Overwriting must not delete the model being split (or its external data). */
-function checkNotInside(out: string, paths: string[]): void {
+function checkNotInside(out: string, paths: readonly string[]): void {
   for (const p of paths) {
     const rel = path.relative(out, p);
     const outside = rel === ".." || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel);
@@ -180,7 +203,7 @@ function checkNotInside(out: string, paths: string[]): void {
 function publish(tmp: string, out: string, overwrite: boolean): void {
   if (fs.existsSync(out)) {
     if (isNonEmptyDir(out)) {
-      if (!overwrite) throw fail("E_OUTPUT_EXISTS", `output folder ${out} was filled while the split was written; choose another folder`);
+      checkOutDir(out, overwrite); // again: the folder may have changed while the split was written
       const old = `${out}.old-${process.pid}-${randomBytes(4).toString("hex")}`;
       fs.renameSync(out, old);
       try {
@@ -222,7 +245,7 @@ function describeTensor(g: Graph, name: string, typeOf: TypeLookup, concrete: Co
   }
   let shape: ManifestDim[];
   if (tt.value.shape) {
-    shape = tt.value.shape.dim.map((d) => (d.value.case === "dimValue" ? Number(d.value.value) : d.value.case === "dimParam" && d.value.value ? d.value.value : null));
+    shape = protoDims(tt.value.shape)!;
   } else {
     // Rank known only from the concrete run: every dim is unknown symbolically.
     const dims = concrete.types.get(name)?.dims;

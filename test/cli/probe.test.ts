@@ -66,3 +66,48 @@ test("inference leaves a data-dependent shape unknown; inspect sizes it with one
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a tensor sized only by the probe can cross a cut: the segment declares its type and rank", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "edgecut-probe-test-"));
+  try {
+    const b = new GraphBuilder({ name: "det" });
+    const x = b.input("x", "float32", ["batch", 3, 3]);
+    const w = b.initializer("w", "float32", [3, 3], Float32Array.from([2, 0, 0, 0, 3, 0, 1, 0, 1]));
+    const m = b.op("MatMul", [x, w]);
+    const d = b.op("Det", [m], {}, { output: "d" }); // no shape rule: only the probe sizes it
+    const y = b.op("Mul", [d, b.constFloat([2], [])], {}, { output: "y" });
+    b.output(y, "float32", ["batch"]);
+    const file = path.join(dir, "det.onnx");
+    fs.writeFileSync(file, serializeModel(b.build(), { sourceDir: dir }));
+    const out = path.join(dir, "split");
+    const s = await cli(["split", file, "--cut", "d", "--shape", "x=2x3x3", "-o", out]);
+    assert.equal(s.code, 0, s.out);
+    const manifest = JSON.parse(fs.readFileSync(path.join(out, "manifest.json"), "utf8")) as { cuts: { tensors: { name: string; type: string; bytes: number }[] }[] };
+    assert.deepEqual(manifest.cuts[0]!.tensors.map((t) => [t.name, t.type, t.bytes]), [["d", "float32", 8]]);
+    const v = await cli(["verify", path.join(out, "manifest.json"), "--shape", "x=5x3x3", "--json"]);
+    assert.equal(v.code, 0, v.out);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a probe the runtime cannot run (a custom op) leaves tensors unsized with a warning, not a failure", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "edgecut-probe-test-"));
+  try {
+    const b = new GraphBuilder({ name: "custom", opsets: { "my.ops": 1 } });
+    const x = b.input("x", "float32", ["batch", 4]);
+    const w = b.initializer("w", "float32", [4, 4], new Float32Array(16).fill(0.5));
+    const h = b.op("MatMul", [x, w], {}, { output: "h" });
+    const f = b.op("Foo", [h], {}, { output: "f", domain: "my.ops" });
+    b.output(f, "float32", null);
+    const file = path.join(dir, "custom.onnx");
+    fs.writeFileSync(file, serializeModel(b.build(), { sourceDir: dir }));
+    const r = await cli(["inspect", file, "--json"]);
+    assert.equal(r.code, 0, r.out);
+    const doc = JSON.parse(r.out) as { probedTensors: number; probeError: string | null };
+    assert.equal(doc.probedTensors, 0);
+    assert.match(doc.probeError ?? "", /Foo|my\.ops/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -408,8 +408,17 @@ test("output folder rules: non-empty -> E_OUTPUT_EXISTS, empty is used, overwrit
   fs.writeFileSync(path.join(work, "afile"), "x");
   await assert.rejects(writeSplit(g, p, path.join(work, "afile"), opts), isCode("E_OUTPUT_EXISTS", /not a folder/));
 
+  // --force replaces a previous split only, never other files.
+  await assert.rejects(writeSplit(g, p, out, { ...opts, overwrite: true }), isCode("E_OUTPUT_EXISTS", /not part of a previous split \(keep\.txt\)/));
+  assert.deepEqual(fs.readdirSync(out), ["keep.txt"]);
+  fs.rmSync(path.join(out, "keep.txt"));
+  await writeSplit(g, p, out, opts);
   const m = await writeSplit(g, p, out, { ...opts, overwrite: true });
   assert.deepEqual(fs.readdirSync(out).sort(), ["manifest.json", "segment-0.onnx", "segment-1.onnx", "weights.data"]);
+  fs.writeFileSync(path.join(out, "notes.txt"), "mine");
+  await assert.rejects(writeSplit(g, p, out, { ...opts, overwrite: true }), isCode("E_OUTPUT_EXISTS", /notes\.txt/));
+  assert.ok(fs.existsSync(path.join(out, "notes.txt")));
+  fs.rmSync(path.join(out, "notes.txt"));
   assert.deepEqual(siblings(out), []);
   assert.deepEqual(m.segments.map((s) => s.flops), [20, null], "flops: sum of compute nodes, null when one is unknown");
   assert.deepEqual(m.shapes, { batch: 2, x: [2, 4] });

@@ -46,7 +46,8 @@ export const ERRORS = {
   E_INPUT_MISSING: ["input", "A required model input was not given."],
 
   // Runtime and verification
-  E_RUNTIME: ["internal", "onnxruntime failed to load or run a model (its message is included)."],
+  E_RUNTIME: ["input", "onnxruntime refused to load or run a model with these inputs (its message is included)."],
+  E_IO: ["input", "Reading or writing a file failed (disk full, permissions, ...; the system's message is included)."],
   E_VERIFY_MISMATCH: ["check", "The chained segments' outputs differ from the whole model's."],
   E_INTERNAL: ["internal", "A bug in edgecut: please report it with the command line."],
 

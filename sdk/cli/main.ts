@@ -4,6 +4,8 @@
  * error, 3 internal error. Errors print `edgecut: E_CODE: message`, or
  * `{ "error": { "code", "message" } }` on stdout with --json.
  */
+import { realpathSync } from "node:fs";
+import { pathToFileURL } from "node:url";
 import { Command, CommanderError } from "commander";
 import { fail } from "../errors.js";
 import { reportError } from "./output.js";
@@ -12,6 +14,7 @@ import { registerInspect } from "./cmd-inspect.js";
 import { registerSplit } from "./cmd-split.js";
 import { registerVerify } from "./cmd-verify.js";
 import { registerErrors } from "./cmd-errors.js";
+import { registerBroker } from "./cmd-broker.js";
 
 /** Builds the command tree (exported for tests). */
 export function buildProgram(): Command {
@@ -24,6 +27,7 @@ export function buildProgram(): Command {
   registerVerify(program);
   registerModel(program);
   registerErrors(program);
+  registerBroker(program);
   // Commander's own error text is replaced by the one `edgecut: E_USAGE: ...` line main() prints.
   const quiet = { outputError: (): void => undefined };
   program.configureOutput(quiet);
@@ -61,7 +65,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const isMain = process.argv[1] !== undefined && import.meta.url === new URL(`file://${(await import("node:fs")).realpathSync(process.argv[1])}`).href;
+const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
 if (isMain) {
   process.exitCode = await main(process.argv.slice(2));
 }

@@ -111,9 +111,11 @@ export function extractSegment(g: Graph, seg: SegmentIO, typeOf: TypeLookup): Mo
     quantizationAnnotation,
     metadataProps: src.metadataProps,
   });
+  // Fields newer than our schema ride along (protobuf-es keeps them as unknown fields).
+  if (src.$unknown) graph.$unknown = src.$unknown;
 
   const m = g.model;
-  return create(ModelProtoSchema, {
+  const model = create(ModelProtoSchema, {
     irVersion: m.irVersion,
     opsetImport: m.opsetImport,
     producerName: m.producerName,
@@ -126,4 +128,6 @@ export function extractSegment(g: Graph, seg: SegmentIO, typeOf: TypeLookup): Mo
     graph,
     functions: usedFunctions(g, seg.nodes),
   });
+  if (m.$unknown) model.$unknown = m.$unknown;
+  return model;
 }

@@ -134,7 +134,7 @@ export async function writeSplit(g: Graph, p: Partition, outDir: string, opts: W
     fs.rmSync(tmp, { recursive: true, force: true });
     if (createdParent) fs.rmSync(createdParent, { recursive: true, force: true });
     if (e instanceof EdgecutError) throw e;
-    throw fail("E_USAGE", `writing the split to ${out} failed: ${(e as Error).message}; check that the output folder's parent is writable and the model's files are readable`, e);
+    throw fail("E_IO", `writing the split to ${out} failed: ${(e as Error).message}; check that the output folder's parent is writable, the disk has room, and the model's files are readable`, e);
   }
 }
 

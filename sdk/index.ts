@@ -1,0 +1,13 @@
+/**
+ * edgecut's public API: the graph library (sdk/graph), running models and verifying splits
+ * (sdk/runtime, backed by onnxruntime-node), and the error catalogue.
+ */
+export * from "./graph/index.js";
+export { OrtSession, type OrtSessionOptions } from "./runtime/ort.js";
+export { verifySplit, type VerifyOptions, type VerifyReport } from "./runtime/verify.js";
+export { parseTensorFile, readTensorFile, formatTensorFile, writeTensorFile } from "./runtime/tensor-file.js";
+export { sampleInputs, resolveInputShapes } from "./runtime/sample-inputs.js";
+export { compareOutputs } from "./runtime/compare.js";
+export { ortProbeRunner } from "./runtime/probe.js";
+export type { HostTensor, HostType, TensorMap } from "./runtime/tensor.js";
+export { EdgecutError, ERRORS, fail, type ErrorCode, type ErrorKind } from "./errors.js";

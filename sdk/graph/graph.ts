@@ -12,7 +12,7 @@
 import type {
   FunctionProto, GraphProto, ModelProto, NodeProto, SparseTensorProto, TensorProto, TypeProto, ValueInfoProto,
 } from "./onnx/onnx_pb.js";
-import { loadModel, type LoadedModel } from "./model-io.js";
+import { loadModel, tensorRawBytes, type LoadedModel } from "./model-io.js";
 import { fail } from "../errors.js";
 
 /** One node of the top-level graph. */
@@ -52,11 +52,22 @@ export interface TensorEntry {
   readonly declared?: TypeProto;
 }
 
-const RANDOM_OPS = new Set(["RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"]);
+/** Ops that draw random numbers: their outputs differ run to run (never constant, warned about). */
+export const RANDOM_OPS: ReadonlySet<string> = new Set(["RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"]);
 
-/** Key of a model-local function: (domain, name, overload) per IR 10. */
+/** An operator domain as edgecut keys it: "ai.onnx" and "" are the same default domain. */
+export function normDomain(domain: string): string {
+  return domain === "ai.onnx" ? "" : domain;
+}
+
+/** Key of a model-local function: (domain, name, overload) per IR 10. Pass a normDomain'd domain. */
 export function functionKey(domain: string, name: string, overload = ""): string {
   return `${domain}\u0000${name}\u0000${overload}`;
+}
+
+/** A node for messages: `node #3 (MatMul "name")`. */
+export function describeNode(n: GraphNode): string {
+  return `node #${n.index} (${n.opType}${n.proto.name ? ` "${n.proto.name}"` : ""})`;
 }
 
 /** Names a subgraph reads from outer scopes (recursively), in first-read order. */
@@ -109,7 +120,7 @@ export class Graph {
   readonly order: readonly number[];
   /** Opset version per domain ("" = ai.onnx). */
   readonly opsets: ReadonlyMap<string, number>;
-  /** Model-local functions by functionKey. */
+  /** Model-local functions by functionKey (of the normDomain'd domain). */
   readonly functions: ReadonlyMap<string, FunctionProto>;
   /** Warnings about the model (training-mode Dropout, random ops, ...). */
   readonly warnings: readonly string[];
@@ -123,11 +134,11 @@ export class Graph {
     const g = model.graph;
 
     const opsets = new Map<string, number>();
-    for (const o of model.opsetImport) opsets.set(o.domain === "ai.onnx" ? "" : o.domain, Number(o.version));
+    for (const o of model.opsetImport) opsets.set(normDomain(o.domain), Number(o.version));
     this.opsets = opsets;
 
     const functions = new Map<string, FunctionProto>();
-    for (const f of model.functions) functions.set(functionKey(f.domain, f.name, f.overload), f);
+    for (const f of model.functions) functions.set(functionKey(normDomain(f.domain), f.name, f.overload), f);
     this.functions = functions;
 
     const initializers = new Map<string, TensorProto>();
@@ -175,9 +186,10 @@ export class Graph {
       const explicit = n.input.filter((x) => x !== "");
       const implicit: string[] = [];
       for (const sg of subgraphs) for (const r of outerScopeReads(sg)) if (!implicit.includes(r) && !explicit.includes(r)) implicit.push(r);
-      const fn = functions.get(functionKey(n.domain === "ai.onnx" ? "" : n.domain, n.opType, n.overload));
+      const domain = normDomain(n.domain);
+      const fn = functions.get(functionKey(domain, n.opType, n.overload));
       return {
-        index, proto: n, opType: n.opType, domain: n.domain === "ai.onnx" ? "" : n.domain,
+        index, proto: n, opType: n.opType, domain,
         inputs: explicit, implicitInputs: implicit, outputs: n.output.filter((x) => x !== ""), subgraphs, fn,
       };
     });
@@ -186,7 +198,7 @@ export class Graph {
       for (const name of [...node.inputs, ...node.implicitInputs]) {
         const t = tensors.get(name);
         if (!t) {
-          throw fail("E_DANGLING_INPUT", `node #${node.index} (${node.opType}${node.proto.name ? ` "${node.proto.name}"` : ""}) reads tensor "${name}", which no node, input or initializer produces`);
+          throw fail("E_DANGLING_INPUT", `${describeNode(node)} reads tensor "${name}", which no node, input or initializer produces`);
         }
         if (t.consumers[t.consumers.length - 1] !== node.index) t.consumers.push(node.index);
       }
@@ -203,14 +215,27 @@ export class Graph {
     this.tensors = tensors;
     this.order = topoOrder(nodes, tensors);
 
+    // training_mode is a constant false when an initializer or a Constant node holds zeros (raw or typed fields).
+    const isConstFalse = (name: string): boolean => {
+      let t: TensorProto | undefined = initializers.get(name);
+      const p = tensors.get(name)?.producer;
+      const maker = p === null || p === undefined ? undefined : nodes[p];
+      if (!t && maker?.opType === "Constant" && maker.domain === "") t = maker.proto.attribute.find((a) => a.name === "value")?.t;
+      if (!t) return false;
+      try {
+        const raw = tensorRawBytes(t, dir);
+        return raw.length > 0 && raw.every((b) => b === 0);
+      } catch {
+        return false;
+      }
+    };
     const warnings: string[] = [];
     for (const node of nodes) {
       if (RANDOM_OPS.has(node.opType)) warnings.push(`node #${node.index} (${node.opType}) draws random numbers: outputs will not match run to run`);
-      if (node.opType === "Dropout" && node.inputs.length >= 3) {
-        const tm = node.inputs[2] ?? "";
-        const init = initializers.get(tm);
-        const constFalse = init !== undefined && init.rawData.length > 0 && init.rawData.every((b) => b === 0);
-        if (!constFalse) warnings.push(`node #${node.index} (Dropout) may run in training mode (training_mode input "${tm}"): outputs will not match run to run`);
+      // Positional: node.inputs drops omitted ones, so Dropout(x, "", tm) has tm at proto.input[2].
+      const tm = node.opType === "Dropout" ? node.proto.input[2] ?? "" : "";
+      if (tm !== "" && !isConstFalse(tm)) {
+        warnings.push(`node #${node.index} (Dropout) may run in training mode (training_mode input "${tm}"): outputs will not match run to run`);
       }
     }
     this.warnings = warnings;

@@ -173,7 +173,7 @@ test("unknown fields of nested messages (graph, nodes, attribute, initializer, v
   checkUnknown(embedded, put, "with W embedded again");
 });
 
-test("a split keeps the unknown fields of the nodes and weights each segment carries, and still verifies", async (t) => {
+test("a split keeps the unknown fields of the model, graph, nodes and weights each segment carries, and still verifies", async (t) => {
   const dir = tmpDir(t);
   const { model, put } = unknownModel();
   const file = path.join(dir, "unk.onnx");
@@ -198,6 +198,10 @@ test("a split keeps the unknown fields of the nodes and weights each segment car
   assert.deepEqual(unknownOf(s1.graph!.node[0]), plain(put.get("node2")!));
   assert.deepEqual(unknownOf(s1.graph!.node[0]!.attribute[0]), plain(put.get("attr")!));
   assert.deepEqual(unknownOf(s1.opsetImport[0]), plain(put.get("opset")!));
+  for (const seg of [s0, s1]) {
+    assert.deepEqual(unknownOf(seg), plain(put.get("model")!), "model-level unknown fields ride along");
+    assert.deepEqual(unknownOf(seg.graph), plain(put.get("graph")!), "graph-level unknown fields ride along");
+  }
   const r = await verifySplit(path.join(out, "manifest.json"), { shapes: { x: [3, 4] } });
   assert.ok(r.ok, JSON.stringify(r.outputs));
 });

@@ -6,7 +6,7 @@ import { analyzeWithProbe } from "../graph/analyze.js";
 import { ortProbeRunner } from "../runtime/probe.js";
 import { candidateCuts, assertCuttable } from "../graph/cuts.js";
 import { toDot } from "../graph/dot.js";
-import { externalRef, mapGraphTensors, mapNodeTensors } from "../graph/model-io.js";
+import { externalRef, forEachNodeTensor, forEachTensor } from "../graph/model-io.js";
 import { fail } from "../errors.js";
 import { collect, parseDimFlags, parseShapeFlags } from "./flags.js";
 import { fmtBytes, fmtFlops, printJson, table } from "./output.js";
@@ -78,10 +78,9 @@ export function registerInspect(program: Command): void {
  * outside its folder cannot be split or run: say so now (E_EXTERNAL_DATA), as split would.
  */
 function checkExternalData(g: Graph): void {
-  const check = (t: Parameters<typeof externalRef>[0]): undefined => {
+  const check = (t: Parameters<typeof externalRef>[0]): void => {
     externalRef(t, g.dir);
-    return undefined;
   };
-  mapGraphTensors(g.graph, check);
-  for (const f of g.model.functions) for (const n of f.node) mapNodeTensors(n, check);
+  forEachTensor(g.graph, check);
+  for (const f of g.model.functions) for (const n of f.node) forEachNodeTensor(n, check);
 }

@@ -12,7 +12,7 @@ import { dimSymbols, normDim } from "./shape-sym.js";
 import { tensorTypeDims } from "./shape-types.js";
 import { graphCost, type NodeCost } from "./cost.js";
 import type { CutMetrics } from "./cuts.js";
-import { tensorByteSize } from "./model-io.js";
+import { initializerBytes } from "./model-io.js";
 import { fail } from "../errors.js";
 
 /** Shapes the user gave (`--shape`, `--dim`). */
@@ -110,10 +110,7 @@ function withCosts(a: Omit<Analysis, "cost" | "metrics">): Analysis {
   const metrics: CutMetrics = {
     tensorBytes: (name) => tensorBytes(concrete.types.get(name)) ?? null,
     nodeFlops: (node) => cost.perNode[node]?.flops ?? null,
-    weightBytes: (name) => {
-      const t = g.initializers.get(name);
-      return t ? tensorByteSize(t) ?? 0 : 0;
-    },
+    weightBytes: (name) => initializerBytes(g, name),
   };
   return { ...a, cost, metrics };
 }

@@ -11,10 +11,10 @@ import {
   type FunctionProto,
 } from "./onnx/onnx_pb.js";
 import { dtypeCode, type DTypeName } from "./dtypes.js";
+import type { Dim } from "./shape-types.js";
 import { fail } from "../errors.js";
 
-/** A dim: a number, a symbolic name (dim_param), or null for unknown. */
-export type Dim = number | string | null;
+export type { Dim } from "./shape-types.js";
 
 /** Marks a number as a FLOAT attribute (plain numbers that are integers become INT). */
 export class FloatAttr {

@@ -8,9 +8,9 @@
  * Loop costs trip count x body when the trip count is a constant and there is no condition,
  * Scan costs sequence length x body, and a model-local function costs the sum of its body.
  */
-import type { FunctionProto, GraphProto, NodeProto, SparseTensorProto, TensorProto } from "./onnx/onnx_pb.js";
-import { functionKey, type Graph, type GraphNode } from "./graph.js";
-import { tensorByteSize } from "./model-io.js";
+import type { FunctionProto, GraphProto, NodeProto } from "./onnx/onnx_pb.js";
+import { functionKey, normDomain, type Graph, type GraphNode } from "./graph.js";
+import { initializerBytes } from "./model-io.js";
 import { FLOP_RULES, ZERO_FLOP_OPS, type CostCtx } from "./cost-ops.js";
 import { inferBodyScope, inferFunctionScope, Scope, type EngineEnv } from "./shape-engine.js";
 import type { ShapeResult, TensorType } from "./shape-types.js";
@@ -43,30 +43,23 @@ interface CostEnv {
   depth: number;
 }
 
-function initializerBytes(t: TensorProto | undefined, s: SparseTensorProto | undefined): number {
-  const dense = (x: TensorProto | undefined): number => {
-    if (!x) return 0;
-    try {
-      return tensorByteSize(x) ?? x.stringData.reduce((a, b) => a + b.length, 0);
-    } catch {
-      return 0;
-    }
-  };
-  return t ? dense(t) : dense(s?.values) + dense(s?.indices);
-}
-
 function weightsRead(graph: Graph, node: GraphNode): string[] {
   const names = new Set([...node.inputs, ...node.implicitInputs]);
   return [...names].filter((n) => graph.initializers.has(n) || graph.sparseInitializers.has(n));
 }
 
+/** A weight's bytes; one whose dims are impossible counts 0 here (the cost is an estimate; a split reports it). */
 function weightBytesOf(graph: Graph, name: string): number {
-  return initializerBytes(graph.initializers.get(name), graph.sparseInitializers.get(name));
+  try {
+    return initializerBytes(graph, name);
+  } catch {
+    return 0;
+  }
 }
 
 /** FLOPs of one node given a scope holding its inputs' and outputs' types. */
 function flopsOf(ce: CostEnv, scope: Scope, node: NodeProto): number | null {
-  const domain = node.domain === "ai.onnx" ? "" : node.domain;
+  const domain = normDomain(node.domain);
   const rule = FLOP_RULES[domain ? `${domain}:${node.opType}` : node.opType];
   if (!rule) {
     if (!domain && ZERO_FLOP_OPS.has(node.opType)) return 0;

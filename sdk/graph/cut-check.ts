@@ -4,7 +4,7 @@
  */
 import type { Graph, GraphNode } from "./graph.js";
 import type { GraphProto } from "./onnx/onnx_pb.js";
-import { nodeSubgraphs } from "./graph.js";
+import { describeNode, nodeSubgraphs } from "./graph.js";
 import { canCross, frontOf, type ConstantInfo } from "./partition.js";
 import { fail } from "../errors.js";
 
@@ -13,10 +13,6 @@ const TRIVIAL_OPS = new Set([
   "Identity", "Cast", "CastLike", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Shape", "Size", "Transpose",
   "Concat", "Slice", "Split", "Expand",
 ]);
-
-function describe(n: GraphNode): string {
-  return `node #${n.index} (${n.opType}${n.proto.name ? ` "${n.proto.name}"` : ""})`;
-}
 
 /**
  * The front (non-constant node indices) of one cut that carries exactly `names`.
@@ -33,7 +29,7 @@ export function frontForTensors(g: Graph, names: string[], constants: ConstantIn
     if (!e) {
       const owner = subgraphOwner(g, name);
       if (owner) {
-        throw fail("E_CUT_INSIDE_SUBGRAPH", `"${name}" is inside a subgraph of ${describe(owner)}; only top-level tensors can cross a cut: cut before that node (at its inputs) or after it (at ${owner.outputs.map((o) => `"${o}"`).join(", ")})`);
+        throw fail("E_CUT_INSIDE_SUBGRAPH", `"${name}" is inside a subgraph of ${describeNode(owner)}; only top-level tensors can cross a cut: cut before that node (at its inputs) or after it (at ${owner.outputs.map((o) => `"${o}"`).join(", ")})`);
       }
       g.tensor(name); // throws E_UNKNOWN_TENSOR with the standard hint
     }
@@ -42,7 +38,7 @@ export function frontForTensors(g: Graph, names: string[], constants: ConstantIn
       throw fail("E_CUT_NOT_SEPARATING", `"${name}" is a model input: every segment can read it, so a cut there separates nothing; name a tensor computed from it`);
     }
     if (constants.tensors.has(name)) {
-      const what = entry.origin === "node" ? `computed from weights and constants alone (by ${describe(g.nodes[entry.producer!]!)})` : "a weight";
+      const what = entry.origin === "node" ? `computed from weights and constants alone (by ${describeNode(g.nodes[entry.producer!]!)})` : "a weight";
       throw fail("E_CUT_NOT_SEPARATING", `"${name}" is ${what}: it is copied into every segment that needs it and never crosses a cut; name a tensor that depends on a model input`);
     }
     if (!canCross(g, name)) {
@@ -67,7 +63,7 @@ export function frontForTensors(g: Graph, names: string[], constants: ConstantIn
   for (const [t, reader] of crossing) {
     if (!wanted.includes(t)) {
       const p = g.nodes[g.tensors.get(t)!.producer!]!;
-      throw fail("E_CUT_NOT_SEPARATING", `the cut does not carry "${t}", which ${describe(p)} before the cut makes and ${describe(g.nodes[reader]!)} after it reads; add it to the cut (--cut ${t}) or choose a block boundary from \`edgecut inspect\``);
+      throw fail("E_CUT_NOT_SEPARATING", `the cut does not carry "${t}", which ${describeNode(p)} before the cut makes and ${describeNode(g.nodes[reader]!)} after it reads; add it to the cut (--cut ${t}) or choose a block boundary from \`edgecut inspect\``);
     }
   }
   for (const t of wanted) {
@@ -96,7 +92,7 @@ export function assertCuttable(g: Graph, constants: ConstantInfo): void {
   const exist = sides.length === 0
     ? "no cut exists at the top level"
     : `the only cuts are ${sides.join("/")} it, leaving just ${others.map((i) => g.nodes[i]!.opType).join(", ")} on the other side`;
-  throw fail("E_CUT_CONTROL_FLOW_ONLY", `the model's work sits inside ${describe(c)}, whose ${c.opType === "If" ? "branches hold" : "body holds"} ${inner} node${inner === 1 ? "" : "s"}; edgecut cuts only the top-level graph, and ${exist}. Export the model with the ${c.opType === "If" ? "branch" : "loop"} unrolled or traced instead of scripted, or run it whole`);
+  throw fail("E_CUT_CONTROL_FLOW_ONLY", `the model's work sits inside ${describeNode(c)}, whose ${c.opType === "If" ? "branches hold" : "body holds"} ${inner} node${inner === 1 ? "" : "s"}; edgecut cuts only the top-level graph, and ${exist}. Export the model with the ${c.opType === "If" ? "branch" : "loop"} unrolled or traced instead of scripted, or run it whole`);
 }
 
 function countNodes(sg: GraphProto): number {

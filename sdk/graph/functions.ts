@@ -5,17 +5,11 @@
  * not ship to the device.
  */
 import type { FunctionProto, NodeProto } from "./onnx/onnx_pb.js";
-import { functionKey, nodeSubgraphs, type Graph } from "./graph.js";
-
-/** Domain as functions are keyed ("ai.onnx" and "" are the same default domain). */
-function normDomain(domain: string): string {
-  return domain === "ai.onnx" ? "" : domain;
-}
+import { functionKey, nodeSubgraphs, normDomain, type Graph } from "./graph.js";
 
 /** The model-local function a node calls, if any. */
 function calledFunction(g: Graph, n: NodeProto): FunctionProto | undefined {
-  return g.functions.get(functionKey(normDomain(n.domain), n.opType, n.overload))
-    ?? g.functions.get(functionKey(n.domain, n.opType, n.overload));
+  return g.functions.get(functionKey(normDomain(n.domain), n.opType, n.overload));
 }
 
 /**

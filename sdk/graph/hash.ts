@@ -13,25 +13,18 @@ export function sha256Hex(data: string | Uint8Array): string {
   return createHash("sha256").update(data).digest("hex");
 }
 
-/** sha256 (lowercase hex) of a file, streamed. Throws E_MODEL_READ when it cannot be read. */
-export async function sha256File(file: string): Promise<string> {
-  const h = createHash("sha256");
-  try {
-    for await (const chunk of fs.createReadStream(file, { highWaterMark: CHUNK })) h.update(chunk as Buffer);
-  } catch (e) {
-    throw fail("E_MODEL_READ", `cannot read ${file} to hash it: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, e);
-  }
-  return h.digest("hex");
-}
-
-/** sha256File without the event loop: reads fixed-size chunks with readSync (for synchronous callers). */
+/**
+ * sha256 (lowercase hex) of a file, read in fixed-size chunks (any size; split, loadManifest and
+ * verify all hash this way). Throws E_MODEL_READ when it cannot be read.
+ */
 export function sha256FileSync(file: string): string {
   const h = createHash("sha256");
+  const cannot = (e: unknown): Error => fail("E_MODEL_READ", `cannot read ${file} to hash it: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, e);
   let fd: number;
   try {
     fd = fs.openSync(file, "r");
   } catch (e) {
-    throw fail("E_MODEL_READ", `cannot read ${file} to hash it: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, e);
+    throw cannot(e);
   }
   try {
     const buf = Buffer.allocUnsafe(CHUNK);
@@ -40,6 +33,8 @@ export function sha256FileSync(file: string): string {
       if (n === 0) break;
       h.update(buf.subarray(0, n));
     }
+  } catch (e) {
+    throw cannot(e); // e.g. EISDIR: a folder opens but does not read
   } finally {
     fs.closeSync(fd);
   }

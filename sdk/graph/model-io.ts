@@ -12,8 +12,8 @@ import * as path from "node:path";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   ModelProtoSchema, TensorProtoSchema, StringStringEntryProtoSchema,
-  TensorProto_DataLocation, AttributeProto_AttributeType,
-  type ModelProto, type TensorProto, type GraphProto, type NodeProto,
+  TensorProto_DataLocation,
+  type ModelProto, type TensorProto, type GraphProto, type NodeProto, type SparseTensorProto, type AttributeProto,
 } from "./onnx/onnx_pb.js";
 import { byteLength, dtypeName } from "./dtypes.js";
 import { fail } from "../errors.js";
@@ -80,6 +80,24 @@ export function tensorNumel(t: TensorProto): number {
 /** Bytes the tensor's data occupies in raw form, or undefined for string tensors. */
 export function tensorByteSize(t: TensorProto): number | undefined {
   return byteLength(t.dataType, tensorNumel(t));
+}
+
+/**
+ * Stored size of a weight: a dense tensor's data (a string tensor's string bytes), or a sparse
+ * tensor's values plus indices. Throws E_TENSOR_DATA for impossible dims, as tensorNumel does.
+ */
+export function weightByteSize(t: TensorProto | SparseTensorProto): number {
+  const dense = (x: TensorProto | undefined): number => (x ? tensorByteSize(x) ?? x.stringData.reduce((a, b) => a + b.length, 0) : 0);
+  return t.$typeName === "onnx.SparseTensorProto" ? dense(t.values) + dense(t.indices) : dense(t);
+}
+
+/** weightByteSize of the initializer (dense or sparse) called `name`; 0 when there is none. */
+export function initializerBytes(
+  g: { readonly initializers: ReadonlyMap<string, TensorProto>; readonly sparseInitializers: ReadonlyMap<string, SparseTensorProto> },
+  name: string,
+): number {
+  const t = g.initializers.get(name) ?? g.sparseInitializers.get(name);
+  return t ? weightByteSize(t) : 0;
 }
 
 /** Where an external tensor's bytes live. */
@@ -296,31 +314,62 @@ export function mapGraphTensors(g: GraphProto, fn: (t: TensorProto) => TensorPro
     ...g,
     node: g.node.map((n) => mapNodeTensors(n, fn)),
     initializer: g.initializer.map(mapT),
-    sparseInitializer: g.sparseInitializer.map((s) => ({ ...s, values: s.values && mapT(s.values), indices: s.indices && mapT(s.indices) })),
+    sparseInitializer: g.sparseInitializer.map((s) => mapSparse(s, mapT)),
   };
 }
 
-/** mapGraphTensors for one node's attributes (and the subgraphs they hold). */
+function mapSparse(s: SparseTensorProto, mapT: (t: TensorProto) => TensorProto): SparseTensorProto {
+  return { ...s, values: s.values && mapT(s.values), indices: s.indices && mapT(s.indices) };
+}
+
+/** True when an attribute holds a tensor, a sparse tensor or a subgraph (or lists of them). */
+function holdsTensors(a: AttributeProto): boolean {
+  return !!(a.t || a.tensors.length || a.g || a.graphs.length || a.sparseTensor || a.sparseTensors.length);
+}
+
+/** mapGraphTensors for one node's attributes (and the subgraphs they hold). A node without any is returned as is. */
 export function mapNodeTensors(n: NodeProto, fn: (t: TensorProto) => TensorProto | undefined): NodeProto {
+  if (!n.attribute.some(holdsTensors)) return n;
   const mapT = (t: TensorProto): TensorProto => fn(t) ?? t;
-  {
-    if (!n.attribute.some((a) => a.t || a.tensors.length || a.g || a.graphs.length || a.sparseTensor || a.sparseTensors.length)) return n;
-    return {
-      ...n,
-      attribute: n.attribute.map((a) => {
-        if (a.type === AttributeProto_AttributeType.UNDEFINED && !a.t && !a.g) return a;
-        return {
-          ...a,
-          t: a.t ? mapT(a.t) : a.t,
-          tensors: a.tensors.map(mapT),
-          g: a.g ? mapGraphTensors(a.g, fn) : a.g,
-          graphs: a.graphs.map((sg) => mapGraphTensors(sg, fn)),
-          sparseTensor: a.sparseTensor ? { ...a.sparseTensor, values: a.sparseTensor.values && mapT(a.sparseTensor.values), indices: a.sparseTensor.indices && mapT(a.sparseTensor.indices) } : a.sparseTensor,
-          sparseTensors: a.sparseTensors.map((s) => ({ ...s, values: s.values && mapT(s.values), indices: s.indices && mapT(s.indices) })),
-        };
-      }),
-    };
+  return {
+    ...n,
+    attribute: n.attribute.map((a) => (!holdsTensors(a) ? a : {
+      ...a,
+      t: a.t ? mapT(a.t) : a.t,
+      tensors: a.tensors.map(mapT),
+      g: a.g ? mapGraphTensors(a.g, fn) : a.g,
+      graphs: a.graphs.map((sg) => mapGraphTensors(sg, fn)),
+      sparseTensor: a.sparseTensor ? mapSparse(a.sparseTensor, mapT) : a.sparseTensor,
+      sparseTensors: a.sparseTensors.map((s) => mapSparse(s, mapT)),
+    })),
+  };
+}
+
+/**
+ * Calls `fn` on every TensorProto a graph holds, in the places mapGraphTensors visits
+ * (initializers, sparse initializer parts, tensor attributes, subgraphs at any depth).
+ */
+export function forEachTensor(g: GraphProto, fn: (t: TensorProto) => void): void {
+  for (const t of g.initializer) fn(t);
+  for (const s of g.sparseInitializer) forEachSparse(s, fn);
+  for (const n of g.node) forEachNodeTensor(n, fn);
+}
+
+/** forEachTensor for one node's attributes (and the subgraphs they hold). */
+export function forEachNodeTensor(n: NodeProto, fn: (t: TensorProto) => void): void {
+  for (const a of n.attribute) {
+    if (a.t) fn(a.t);
+    for (const t of a.tensors) fn(t);
+    if (a.sparseTensor) forEachSparse(a.sparseTensor, fn);
+    for (const s of a.sparseTensors) forEachSparse(s, fn);
+    if (a.g) forEachTensor(a.g, fn);
+    for (const sg of a.graphs) forEachTensor(sg, fn);
   }
+}
+
+function forEachSparse(s: SparseTensorProto, fn: (t: TensorProto) => void): void {
+  if (s.values) fn(s.values);
+  if (s.indices) fn(s.indices);
 }
 
 /**

@@ -5,11 +5,8 @@
  * ConstantOfShape/Trilu masks over constants, ...) never cross a cut: the nodes that make them
  * are copied into every segment that needs them. Everything else is assigned to exactly one segment.
  */
-import type { Graph, GraphNode } from "./graph.js";
+import { describeNode, RANDOM_OPS, type Graph } from "./graph.js";
 import { fail } from "../errors.js";
-
-/** Ops whose output differs run to run: never treated as constant. */
-const NONDETERMINISTIC = new Set(["RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"]);
 
 /** Ops producing non-tensor values (sequences, optionals, maps), which cannot cross a cut. */
 const NON_TENSOR_OPS = new Set([
@@ -30,7 +27,7 @@ export function constantInfo(g: Graph): ConstantInfo {
   const nodes = new Set<number>();
   for (const i of g.order) {
     const n = g.nodes[i]!;
-    if (NONDETERMINISTIC.has(n.opType) || n.outputs.length === 0) continue;
+    if (RANDOM_OPS.has(n.opType) || n.outputs.length === 0) continue; // differs run to run: never constant
     if ([...n.inputs, ...n.implicitInputs].every((t) => tensors.has(t))) {
       nodes.add(i);
       for (const o of n.outputs) tensors.add(o);
@@ -74,10 +71,6 @@ export interface Partition {
   segmentOf: Int32Array;
 }
 
-function describe(n: GraphNode): string {
-  return `node #${n.index} (${n.opType}${n.proto.name ? ` "${n.proto.name}"` : ""})`;
-}
-
 /**
  * Checks an assignment of every non-constant node to a segment 0..count-1 and derives each
  * segment's nodes, inputs, outputs and weights, and what crosses each cut.
@@ -89,7 +82,7 @@ export function partition(g: Graph, count: number, assign: (node: number) => num
   for (const n of g.nodes) {
     if (constants.nodes.has(n.index)) continue;
     const s = assign(n.index);
-    if (!Number.isInteger(s) || s < 0 || s >= count) throw fail("E_INTERNAL", `${describe(n)} assigned to segment ${s} of ${count}`);
+    if (!Number.isInteger(s) || s < 0 || s >= count) throw fail("E_INTERNAL", `${describeNode(n)} assigned to segment ${s} of ${count}`);
     segmentOf[n.index] = s;
   }
   const position = new Int32Array(g.nodes.length);
@@ -106,7 +99,7 @@ export function partition(g: Graph, count: number, assign: (node: number) => num
     for (const t of [...n.inputs, ...n.implicitInputs]) {
       const from = segOfTensor(t);
       if (from > s) {
-        throw fail("E_CUT_NOT_SEPARATING", `the cut does not separate the graph: ${describe(n)} in segment ${s} reads "${t}", which segment ${from} computes; add "${t}" to the cut or move the cut later`);
+        throw fail("E_CUT_NOT_SEPARATING", `the cut does not separate the graph: ${describeNode(n)} in segment ${s} reads "${t}", which segment ${from} computes; add "${t}" to the cut or move the cut later`);
       }
     }
   }
@@ -211,10 +204,10 @@ function addConstantClosure(g: Graph, constants: ConstantInfo, seg: SegmentIO, n
 
 /** Only dense tensors can cross a cut (sequence, map and optional values have no wire form). */
 function checkTensorValued(g: Graph, name: string): void {
-  const e = g.tensors.get(name)!;
-  const declared = e.declared?.value.case;
-  const op = e.producer !== null ? g.nodes[e.producer]!.opType : undefined;
-  if ((declared && declared !== "tensorType") || (op && NON_TENSOR_OPS.has(op))) {
+  if (!canCross(g, name)) {
+    const e = g.tensors.get(name)!;
+    const declared = e.declared?.value.case;
+    const op = e.producer !== null ? g.nodes[e.producer]!.opType : undefined;
     throw fail("E_CUT_NON_TENSOR", `the cut would carry "${name}", a ${declared ?? `${op} result`} value, not a tensor; cut before or after the node that makes it`);
   }
 }

@@ -2,7 +2,7 @@
  * k-way segmentation: choosing k-1 nested candidate cuts that balance the segments, and turning
  * nested fronts into the segment assignment partition() takes.
  */
-import type { Graph, GraphNode } from "./graph.js";
+import { describeNode, type Graph } from "./graph.js";
 import type { CandidateCut, CutMetrics } from "./cuts.js";
 import { constantInfo, type ConstantInfo } from "./partition.js";
 import { FrontIndex, forEachBit, isSubset, minus, countBits } from "./front-sets.js";
@@ -90,10 +90,6 @@ export function segmentByBalance(g: Graph, m: CutMetrics, k: number, by: Balance
   return chosen.reverse();
 }
 
-function describe(n: GraphNode): string {
-  return `node #${n.index} (${n.opType}${n.proto.name ? ` "${n.proto.name}"` : ""})`;
-}
-
 /**
  * Turns nested fronts (each strictly inside the next, in cut order) into a segment assignment
  * for partition(): a node runs in the segment of the first front that holds it, or in the last.
@@ -112,8 +108,8 @@ export function assignmentFromFronts(g: Graph, fronts: readonly ReadonlySet<numb
       const bOnly = [...b].find((x) => !a.has(x));
       const tail = bOnly === undefined
         ? `cut ${i + 2} comes before cut ${i + 1}; list cuts in dependency order`
-        : `the two cuts cross (${describe(g.nodes[bOnly]!)} is before cut ${i + 2} but not before cut ${i + 1}); choose cuts on one path, e.g. from \`edgecut inspect\``;
-      throw fail("E_CUT_ORDER", `${describe(g.nodes[aOnly]!)} is before cut ${i + 1} but after cut ${i + 2}: ${tail}`);
+        : `the two cuts cross (${describeNode(g.nodes[bOnly]!)} is before cut ${i + 2} but not before cut ${i + 1}); choose cuts on one path, e.g. from \`edgecut inspect\``;
+      throw fail("E_CUT_ORDER", `${describeNode(g.nodes[aOnly]!)} is before cut ${i + 1} but after cut ${i + 2}: ${tail}`);
     }
   }
   const segmentOf = new Map<number, number>();

@@ -5,7 +5,7 @@
  * outputs unknown; inference itself never throws for a bad or unusual model.
  */
 import type { AttributeProto, FunctionProto, GraphProto, NodeProto, TypeProto } from "./onnx/onnx_pb.js";
-import { functionKey } from "./graph.js";
+import { functionKey, normDomain } from "./graph.js";
 import { decodeValues, VALUE_LIMIT, type OpCtx, type OpRule } from "./shape-ctx.js";
 import { CONTROL_RULES } from "./shape-ops-control.js";
 import { CONV_RULES } from "./shape-ops-conv.js";
@@ -58,8 +58,6 @@ export interface EngineEnv {
 /** Declared type lookup for the current graph level. */
 export type DeclaredLookup = (name: string) => TensorType | undefined;
 
-const domainOf = (d: string): string => (d === "ai.onnx" ? "" : d);
-
 function valueFits(t: TensorType, v: Dim[]): boolean {
   if (!isConcrete(t.dims) || (t.kind ?? "tensor") !== "tensor") return false;
   const n = t.dims.reduce((a, b) => a * b, 1);
@@ -67,7 +65,7 @@ function valueFits(t: TensorType, v: Dim[]): boolean {
 }
 
 function makeCtx(env: EngineEnv, scope: Scope, node: NodeProto, vals: Map<number, Dim[]>): OpCtx {
-  const domain = domainOf(node.domain);
+  const domain = normDomain(node.domain);
   const name = (i: number): string => node.input[i] ?? "";
   const ctx: OpCtx = {
     node, opType: node.opType, domain,
@@ -91,7 +89,7 @@ function makeCtx(env: EngineEnv, scope: Scope, node: NodeProto, vals: Map<number
 
 /** Infers one node's outputs into `scope` (declared types fill the gaps). */
 export function inferNode(env: EngineEnv, scope: Scope, node: NodeProto, declared: DeclaredLookup): void {
-  const domain = domainOf(node.domain);
+  const domain = normDomain(node.domain);
   const vals = new Map<number, Dim[]>();
   let outs: (TensorType | undefined)[] = [];
   try {
@@ -164,7 +162,7 @@ function bindAttributes(n: NodeProto, call: ReadonlyMap<string, AttributeProto>)
 /** A function call's body, inferred in its own scope from the call's input types and attributes. */
 export function inferFunctionScope(env: EngineEnv, caller: Scope, node: NodeProto, fn: FunctionProto): { scope: Scope; env: EngineEnv; body: NodeProto[] } {
   const opsets = new Map(env.opsets);
-  for (const o of fn.opsetImport) opsets.set(domainOf(o.domain), Number(o.version));
+  for (const o of fn.opsetImport) opsets.set(normDomain(o.domain), Number(o.version));
   const sub: EngineEnv = { ...env, opsets, depth: env.depth + 1 };
   const scope = new Scope(); // a function body does not see the caller's scope
   fn.input.forEach((name, i) => {

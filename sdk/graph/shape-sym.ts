@@ -7,7 +7,7 @@
  * give the same string. Expressions that get too big, or divisions that are not exact, give
  * null (unknown) rather than a guess.
  */
-import type { Dim } from "./builder.js";
+import type { Dim } from "./shape-types.js";
 
 /** Monomial key (sorted symbol names joined by NUL; "" = constant) -> integer coefficient. */
 type Poly = Map<string, number>;
@@ -121,7 +121,10 @@ function tokenize(s: string): Tok[] | null {
       i += num[0].length;
       continue;
     }
-    const id = /^[^\s+\-*/()]+/.exec(s.slice(i));
+    // A name runs on across "-" and "/" written without spaces ("batch-size", "seq/len"):
+    // exporters put spaces around arithmetic ("past_sequence + sequence", "s0 - 1"), and our
+    // printer never writes "/" nor a "-" inside a term, so its output parses back the same.
+    const id = /^[^\s+\-*/()]+(?:[-/][^\s+\-*/()]+)*/.exec(s.slice(i));
     if (!id) return null;
     out.push({ kind: "id", v: id[0] });
     i += id[0].length;

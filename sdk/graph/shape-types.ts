@@ -2,11 +2,11 @@
  * The types shape inference produces, and the helpers every op rule shares: converting declared
  * TypeProtos, numpy broadcasting, merging an inferred type with a declared one.
  */
-import type { Dim } from "./builder.js";
 import type { SparseTensorProto, TensorProto, TensorShapeProto, TypeProto } from "./onnx/onnx_pb.js";
 import { dimEq, normDim, type DimBindings } from "./shape-sym.js";
 
-export type { Dim } from "./builder.js";
+/** A dim: a number, a symbolic name (dim_param), or null for unknown. */
+export type Dim = number | string | null;
 
 /** What kind of value a tensor name holds (tensor unless said otherwise). */
 export type ValueKind = "tensor" | "sequence" | "optional" | "map" | "sparse";
@@ -61,13 +61,29 @@ export function isUnresolved(t: TensorType | undefined): boolean {
   return t.elemType === 0 || t.dims === null || t.dims.some((d) => d === null);
 }
 
-function shapeDims(shape: TensorShapeProto | undefined, b: DimBindings): Dim[] | null {
+/**
+ * The dims a TensorShapeProto declares, as written: a dim_value, a dim_param name, or null for an
+ * unknown dim (no value, an empty dim_param, or a negative dim_value: some converters write -1
+ * for a dynamic dim). Null when there is no shape (rank unknown). The one place declared shapes
+ * are read.
+ */
+export function protoDims(shape: TensorShapeProto | undefined): Dim[] | null {
   if (!shape) return null;
   return shape.dim.map((d) => {
     if (d.value.case === "dimValue") return d.value.value >= 0n ? Number(d.value.value) : null;
-    if (d.value.case === "dimParam") return d.value.value === "" ? null : normDim(d.value.value, b);
+    if (d.value.case === "dimParam") return d.value.value === "" ? null : d.value.value;
     return null;
   });
+}
+
+/** protoDims of a declared tensor type; null unless it is a tensor type with a shape. */
+export function tensorTypeDims(tp: TypeProto | undefined): Dim[] | null {
+  const v = tp?.value;
+  return v?.case === "tensorType" ? protoDims(v.value.shape) : null;
+}
+
+function shapeDims(shape: TensorShapeProto | undefined, b: DimBindings): Dim[] | null {
+  return protoDims(shape)?.map((d) => normDim(d, b)) ?? null;
 }
 
 /** A declared TypeProto as a TensorType, with bound dim names replaced by sizes. */

@@ -14,10 +14,10 @@ import type { ValueInfoProto } from "./onnx/onnx_pb.js";
 import type { Graph } from "./graph.js";
 import type { Partition, SegmentIO } from "./partition.js";
 import { extractSegment, segmentValueInfo, type TypeLookup } from "./segment.js";
-import { ExternalDataWriter, serializeModel, tensorByteSize } from "./model-io.js";
+import { ExternalDataWriter, initializerBytes, serializeModel } from "./model-io.js";
 import { byteLength, dtypeName } from "./dtypes.js";
 import { protoDims } from "./shape-types.js";
-import { sha256File, sha256Hex } from "./hash.js";
+import { sha256FileSync, sha256Hex } from "./hash.js";
 import { computeSplitId, type Manifest, type ManifestDim, type ManifestTensor } from "./manifest.js";
 import { EdgecutError, fail } from "../errors.js";
 
@@ -33,7 +33,7 @@ export interface ConcreteShapes {
 
 /** How writeSplit writes a split folder. */
 export interface WriteSplitOptions {
-  /** The source .onnx: recorded in manifest.model.file relative to the output folder; its sha256 is streamed. */
+  /** The source .onnx: recorded in manifest.model.file relative to the output folder, with its sha256. */
   modelPath: string;
   /** Symbolic types for segment inputs/outputs (dims stay dim_param names). */
   typeOf: (name: string) => ValueInfoProto | undefined;
@@ -83,14 +83,14 @@ export async function writeSplit(g: Graph, p: Partition, outDir: string, opts: W
   const segModels = p.segments.map((seg) => extractSegment(g, seg, typeOf));
   const modelPart = {
     file: toPosix(path.relative(out, path.resolve(opts.modelPath))),
-    sha256: await sha256File(opts.modelPath),
+    sha256: sha256FileSync(opts.modelPath),
     inputs: g.inputs.map((t) => describe(t, "model input")),
     outputs: g.outputs.map((t) => describe(t, "model output")),
   };
   const segmentInfo = p.segments.map((seg) => ({
     inputs: seg.inputs.map((t) => describe(t, `segment ${seg.index} input`)),
     outputs: seg.outputs.map((t) => ({ ...describe(t, `segment ${seg.index} output`), modelOutput: seg.modelOutputs.includes(t) })),
-    weightBytes: seg.weights.reduce((sum, w) => sum + weightBytes(g, w), 0),
+    weightBytes: seg.weights.reduce((sum, w) => sum + initializerBytes(g, w), 0),
     flops: segmentFlops(seg, opts.nodeFlops),
   }));
   const cuts = p.cuts.map((c) => ({
@@ -266,16 +266,6 @@ function concreteBytes(name: string, concrete: ConcreteShapes): number {
   return bytes;
 }
 
-/** Stored size of a weight (dense data, or a sparse tensor's values plus indices). */
-function weightBytes(g: Graph, name: string): number {
-  const dense = g.initializers.get(name);
-  if (dense) return tensorByteSize(dense) ?? dense.stringData.reduce((a, s) => a + s.length, 0);
-  const sparse = g.sparseInitializers.get(name);
-  let n = 0;
-  for (const t of [sparse?.values, sparse?.indices]) if (t) n += tensorByteSize(t) ?? t.stringData.reduce((a, s) => a + s.length, 0);
-  return n;
-}
-
 function segmentFlops(seg: SegmentIO, nodeFlops: (node: number) => number | null): number | null {
   let sum = 0;
   for (const i of seg.computeNodes) {
@@ -297,5 +287,5 @@ function findSharedWeights(g: Graph, segments: readonly SegmentIO[]): Manifest["
       users.set(w, list);
     }
   }
-  return [...users].filter(([, s]) => s.length >= 2).map(([name, s]) => ({ name, bytes: weightBytes(g, name), segments: s }));
+  return [...users].filter(([, s]) => s.length >= 2).map(([name, s]) => ({ name, bytes: initializerBytes(g, name), segments: s }));
 }

@@ -3,11 +3,12 @@
  * model in its valid domain (token ids inside the vocabulary, attention masks all ones).
  */
 import type { Graph } from "../graph/graph.js";
-import type { TensorShapeProto } from "../graph/onnx/onnx_pb.js";
 import { dtypeName } from "../graph/dtypes.js";
 import { fail } from "../errors.js";
 import { resolveBindings } from "../graph/shapes.js";
 import { dimSymbols, normDim } from "../graph/shape-sym.js";
+import { protoDims, type Dim } from "../graph/shape-types.js";
+import { Mulberry32, streamSeed } from "../graph/models/rng.js";
 import { floatToHalf, numel, type HostTensor, type HostType, type TensorMap } from "./tensor.js";
 
 /** How sampleInputs sizes and seeds the inputs. */
@@ -30,7 +31,7 @@ interface InputDecl {
   name: string;
   type: HostType;
   /** Declared dims: value, dim_param text, or null (unknown); null shape = rank unknown. */
-  shape: (number | string | null)[] | null;
+  shape: Dim[] | null;
 }
 
 function declaredInputs(graph: Graph): InputDecl[] {
@@ -43,12 +44,8 @@ function declaredInputs(graph: Graph): InputDecl[] {
     if (type === undefined || !SAMPLE_TYPES.has(type as HostType)) {
       throw fail("E_UNSUPPORTED", `input "${name}" has type ${type ?? tt.value.elemType}, for which edgecut cannot make sample values; pass it in an inputs file`);
     }
-    return { name, type: type as HostType, shape: tt.value.shape ? dimsOf(tt.value.shape) : null };
+    return { name, type: type as HostType, shape: protoDims(tt.value.shape) };
   });
-}
-
-function dimsOf(shape: TensorShapeProto): (number | string | null)[] {
-  return shape.dim.map((d) => (d.value.case === "dimValue" ? Number(d.value.value) : d.value.case === "dimParam" ? d.value.value : null));
 }
 
 /**
@@ -128,30 +125,17 @@ export function indexRange(graph: Graph, input: string): number | undefined {
   return rows;
 }
 
-/** mulberry32: small, fast, good enough for test data; uint32 state. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** FNV-1a of a name: each input gets its own stream, so adding an input does not change the others. */
-function nameHash(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h >>> 0;
+/** Uniform [0, 1) from the (seed, name) stream: each input gets its own stream, so adding an input does not change the others. */
+function uniformStream(seed: number, name: string): () => number {
+  const r = new Mulberry32(streamSeed(seed, name));
+  return () => r.nextU32() / 4294967296;
 }
 
 /**
  * Sample values for every real model input. Index inputs (ints feeding a Gather on an
- * initializer) are drawn in [0, rows); int/bool inputs whose name contains "mask" are all ones;
- * other ints are in [0, 10); floats are uniform in [-1, 1); bools are random. KV-cache inputs
- * get their declared shape, so `past_sequence: 0` gives empty caches.
+ * initializer) are drawn in [0, rows); inputs whose name contains "mask" are all ones (any
+ * type); other ints are in [0, 10); floats are uniform in [-1, 1); bools are random. KV-cache
+ * inputs get their declared shape, so `past_sequence: 0` gives empty caches.
  */
 export function sampleInputs(graph: Graph, opts: SampleInputOptions = {}): TensorMap {
   const decls = declaredInputs(graph);
@@ -160,7 +144,7 @@ export function sampleInputs(graph: Graph, opts: SampleInputOptions = {}): Tenso
   for (const d of decls) {
     const dims = shapes[d.name]!;
     const n = numel(dims);
-    const rnd = prng((opts.seed ?? 0) ^ nameHash(d.name));
+    const rnd = uniformStream(opts.seed ?? 0, d.name);
     const isMask = /mask/i.test(d.name);
     const hi = d.type.startsWith("float") ? 0 : Math.min(indexRange(graph, d.name) ?? 10, INT_LIMIT[d.type] ?? Infinity);
     const int = (): number => (isMask ? 1 : Math.floor(rnd() * hi));
@@ -170,7 +154,7 @@ export function sampleInputs(graph: Graph, opts: SampleInputOptions = {}): Tenso
 }
 
 function fill(type: HostType, dims: number[], n: number, rnd: () => number, int: () => number, isMask: boolean): HostTensor {
-  const uniform = (): number => rnd() * 2 - 1;
+  const uniform = (): number => (isMask ? 1 : rnd() * 2 - 1);
   switch (type) {
     case "float32": return { type, dims, data: Float32Array.from({ length: n }, uniform) };
     case "float64": return { type, dims, data: Float64Array.from({ length: n }, uniform) };

@@ -121,7 +121,6 @@ async function runOnce(file: string, sessionOpts: { allowSpinning: boolean; intr
   }
 }
 
-/** Checks given inputs name every model input, with the right types, and nothing else. */
 /**
  * Given inputs must fit the model before onnxruntime sees them: names, types, ranks, fixed dims,
  * one value per symbolic dim across inputs, and token ids within their embedding's rows (an

@@ -12,11 +12,12 @@ import * as path from "node:path";
 import { create, toBinary, type Message, type MessageInitShape, type UnknownField } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import {
-  ModelProtoSchema, StringStringEntryProtoSchema, TensorProtoSchema, TensorProto_DataLocation, TensorProto_DataType as DT,
+  ModelProtoSchema, SparseTensorProtoSchema, StringStringEntryProtoSchema, TensorProtoSchema, TensorProto_DataLocation, TensorProto_DataType as DT,
   type ModelProto, type StringStringEntryProto, type TensorProto,
 } from "../../sdk/graph/onnx/onnx_pb.js";
 import {
-  ExternalDataWriter, externalRef, loadModel, mapGraphTensors, parseModelBytes, saveModel, serializeModel, tensorRawBytes,
+  ExternalDataWriter, externalRef, forEachNodeTensor, forEachTensor, loadModel, mapGraphTensors, mapNodeTensors, parseModelBytes, saveModel,
+  serializeModel, tensorRawBytes,
 } from "../../sdk/graph/model-io.js";
 import { Graph } from "../../sdk/graph/graph.js";
 import { analyze, symbolicTypeOf } from "../../sdk/graph/analyze.js";
@@ -522,4 +523,37 @@ test("loadModel and parseModelBytes name the problem: missing file, a folder, ga
   // A truncated real model is a parse error, not a crash.
   const src = fs.readFileSync(GPT2);
   assert.throws(() => parseModelBytes(src.subarray(0, src.length - 1000), "cut.onnx"), isCode("E_MODEL_PARSE", "cut.onnx"));
+});
+
+test("forEachTensor visits what mapGraphTensors visits (initializers, sparse parts, attributes, subgraphs); mapNodeTensors leaves tensor-free nodes as they are", () => {
+  const branch = (name: string, v: number): GraphBuilder => {
+    const sb = new GraphBuilder({ name });
+    sb.op("Identity", [sb.constFloat([v], [1])], {}, { output: `${name}_out` });
+    sb.output(`${name}_out`, "float32", [1]);
+    return sb;
+  };
+  const b = new GraphBuilder();
+  b.input("c", "bool", []);
+  b.initializer("w", "float32", [2], Float32Array.from([1, 2]));
+  b.op("If", ["c"], { then_branch: branch("then", 1).graph(), else_branch: branch("else", 2).graph() }, { output: "y" });
+  b.op("Relu", ["w"], {}, { output: "r" });
+  b.output("y", "float32", [1]);
+  b.output("r", "float32", [2]);
+  const m = b.build();
+  m.graph!.sparseInitializer.push(create(SparseTensorProtoSchema, {
+    values: makeTensor("S", "float32", [1], Float32Array.from([3])),
+    indices: makeTensor("", "int64", [1], BigInt64Array.from([0n])),
+    dims: [2n],
+  }));
+  const mapped = new Set<TensorProto>();
+  mapGraphTensors(m.graph!, (t) => { mapped.add(t); return undefined; });
+  const visited: TensorProto[] = [];
+  forEachTensor(m.graph!, (t) => visited.push(t));
+  assert.equal(visited.length, 5, "w, S's values and indices, one Constant per branch");
+  assert.deepEqual(new Set(visited), mapped);
+  const relu = m.graph!.node.find((n) => n.opType === "Relu")!;
+  assert.equal(mapNodeTensors(relu, () => assert.fail("no tensors to visit")), relu);
+  const seen: TensorProto[] = [];
+  forEachNodeTensor(m.graph!.node.find((n) => n.opType === "If")!, (t) => seen.push(t));
+  assert.equal(seen.length, 2);
 });

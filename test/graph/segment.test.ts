@@ -221,3 +221,21 @@ test("a segment naming a node or weight the graph lacks is an internal error", (
   bad({ nodes: [0, 99] });
   bad({ weights: ["W", "nope"] });
 });
+
+test('a function declared in domain "ai.onnx" is the one a "" node calls (and the other way round): one key for both spellings', () => {
+  const b = new GraphBuilder();
+  b.input("x", "float32", [4]);
+  b.op("MyNeg", ["x"], {}, { output: "a" });
+  b.op("MyAbs", ["a"], {}, { domain: "ai.onnx", output: "y" });
+  b.output("y", "float32", [4]);
+  const neg = fn("MyNeg", [{ op: "Neg", input: ["X"], output: ["Y"] }]);
+  const abs = fn("MyAbs", [{ op: "Abs", input: ["X"], output: ["Y"] }]);
+  neg.domain = "ai.onnx";
+  abs.domain = "";
+  b.functions.push(neg, abs);
+  const g = Graph.fromModel(b.build(), ".");
+  assert.equal(g.nodes[0]!.fn, neg);
+  assert.equal(g.nodes[1]!.fn, abs);
+  assert.deepEqual(usedFunctions(g, [0]), [neg]);
+  assert.deepEqual(usedFunctions(g, [1]), [abs]);
+});

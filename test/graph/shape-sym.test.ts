@@ -1,7 +1,7 @@
 // The symbolic dim algebra behind shape inference.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { dimAdd, dimCeilDiv, dimDiv, dimDivExact, dimEq, dimMul, dimProduct, dimSub, normDim, solveDim } from "../../sdk/graph/shape-sym.js";
+import { dimAdd, dimCeilDiv, dimDiv, dimDivExact, dimEq, dimMul, dimProduct, dimSub, dimSymbols, normDim, solveDim } from "../../sdk/graph/shape-sym.js";
 
 test("sums and differences print canonically and cancel", () => {
   assert.equal(dimAdd("sequence", "past_sequence"), "past_sequence + sequence");
@@ -75,4 +75,26 @@ test("names are sizes: a name plus a positive constant is never 0, a name is nev
   assert.equal(dimEq("past", 0), undefined, "past may be 0");
   assert.equal(dimEq("a - b", 0), undefined);
   assert.equal(dimEq("a - 1", 0), undefined);
+});
+
+test("a name with '-' or '/' and no spaces is one name, also inside expressions; spaced arithmetic still parses", () => {
+  assert.equal(normDim("batch-size"), "batch-size");
+  assert.equal(normDim("batch-size", new Map([["batch", 2], ["size", 3]])), "batch-size", "not batch minus size");
+  assert.equal(normDim("batch-size", new Map([["batch-size", 4]])), 4);
+  assert.deepEqual(dimSymbols("batch-size"), ["batch-size"]);
+  assert.deepEqual(dimSymbols("seq/len"), ["seq/len"]);
+  // What the printer makes from such names parses back to the same polynomial.
+  const twice = dimMul("batch-size", 2);
+  assert.equal(twice, "2*batch-size");
+  assert.equal(normDim(twice, new Map([["batch-size", 3]])), 6);
+  assert.equal(dimAdd("seq/len", "batch-size"), "batch-size + seq/len");
+  assert.deepEqual(solveDim("seq/len + 1", 9, new Map()), ["seq/len", 8]);
+  assert.equal(dimEq(dimSub(dimAdd("seq/len", 1), 1), "seq/len"), true);
+  assert.equal(normDim("-batch-size", new Map([["batch-size", 3]])), -3);
+  // Exporter expressions with spaces, and our own printed forms, are still arithmetic.
+  assert.equal(normDim("s0 - 1", new Map([["s0", 5]])), 4);
+  assert.deepEqual(dimSymbols("past_sequence + sequence").sort(), ["past_sequence", "sequence"]);
+  assert.equal(normDim("batch*sequence", new Map([["batch", 2], ["sequence", 3]])), 6);
+  assert.equal(normDim("2*h", new Map([["h", 4]])), 8);
+  assert.equal(normDim("s//2"), "s//2", "floor division of a name stays one unknown");
 });

@@ -13,7 +13,7 @@ import { constantInfo, frontOf, partition, type Partition } from "../../sdk/grap
 import { writeSplit, type ConcreteShapes, type WriteSplitOptions } from "../../sdk/graph/split.js";
 import { ExternalDataWriter, externalRef, loadModel, mapGraphTensors, saveModel, tensorRawBytes } from "../../sdk/graph/model-io.js";
 import { computeSplitId, loadManifest, type Manifest } from "../../sdk/graph/manifest.js";
-import { sha256File } from "../../sdk/graph/hash.js";
+import { sha256FileSync } from "../../sdk/graph/hash.js";
 import { dtypeCode, dtypeName } from "../../sdk/graph/dtypes.js";
 import { inferShapes } from "../../sdk/graph/shapes.js";
 import { GraphBuilder, makeValueInfo } from "../../sdk/graph/builder.js";
@@ -144,12 +144,12 @@ async function checkManifestFiles(dir: string, m: Manifest): Promise<void> {
   assert.deepEqual(loaded.manifest, m);
   assert.equal(m.splitId, computeSplitId(m));
   assert.deepEqual(Object.keys(m), ["format", "splitId", "model", "shapes", "segments", "cuts", "dataFiles", "sharedWeights", "state"]);
-  for (const s of m.segments) assert.equal(await sha256File(path.join(dir, s.file)), s.sha256);
+  for (const s of m.segments) assert.equal(sha256FileSync(path.join(dir, s.file)), s.sha256);
   for (const d of m.dataFiles) {
-    assert.equal(await sha256File(path.join(dir, d.file)), d.sha256);
+    assert.equal(sha256FileSync(path.join(dir, d.file)), d.sha256);
     assert.equal(fs.statSync(path.join(dir, d.file)).size, d.bytes);
   }
-  assert.equal(await sha256File(path.resolve(dir, m.model.file)), m.model.sha256);
+  assert.equal(sha256FileSync(path.resolve(dir, m.model.file)), m.model.sha256);
   for (const s of m.segments) {
     for (const e of externalTensors(path.join(dir, s.file))) {
       assert.equal(e.offset % 4096, 0, `${s.file}: ${e.name} at offset ${e.offset}`);

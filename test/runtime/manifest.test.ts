@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { canonicalJson, computeSplitId, isContainedPath, loadManifest, parseManifest, type Manifest } from "../../sdk/graph/manifest.js";
-import { sha256File, sha256FileSync, sha256Hex } from "../../sdk/graph/hash.js";
+import { sha256FileSync, sha256Hex } from "../../sdk/graph/hash.js";
 import { EdgecutError, type ErrorCode } from "../../sdk/errors.js";
 
 const SHA = "a".repeat(64);
@@ -124,7 +124,7 @@ test("loadManifest checks files exist, data file sizes and (on request) hashes a
     const loaded = loadManifest(file, { checkHashes: true });
     assert.equal(loaded.dir, dir);
     assert.deepEqual(loaded.manifest, m);
-    assert.equal(await sha256File(path.join(dir, "weights.data")), m.dataFiles[0]!.sha256);
+    assert.equal(sha256FileSync(path.join(dir, "weights.data")), m.dataFiles[0]!.sha256);
     assert.equal(sha256FileSync(path.join(dir, "model.onnx")), m.model.sha256);
 
     // Edited content: the splitId no longer matches.
@@ -143,7 +143,8 @@ test("loadManifest checks files exist, data file sizes and (on request) hashes a
     assert.throws(() => loadManifest(file), rejects("E_MANIFEST", "segments[1].file", "sub/segment-1.onnx", "missing"));
     assert.doesNotThrow(() => loadManifest(file, { checkFiles: false }));
     assert.throws(() => loadManifest(path.join(dir, "none.json")), rejects("E_MANIFEST", "cannot read manifest"));
-    await assert.rejects(sha256File(path.join(dir, "none")), rejects("E_MODEL_READ", "none"));
+    assert.throws(() => sha256FileSync(path.join(dir, "none")), rejects("E_MODEL_READ", "none"));
+    assert.throws(() => sha256FileSync(dir), rejects("E_MODEL_READ", "EISDIR"));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

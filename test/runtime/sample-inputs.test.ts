@@ -96,3 +96,29 @@ test("index inputs through Cast/Unsqueeze; other ints in [0, 10); bool masks; fi
   assert.ok(h.every((x) => x >= -1 && x <= 1) && h.some((x) => x < -0.5));
   assert.throws(() => resolveInputShapes(graph, { shapes: { tok: [4] } }), usage("dim 0 is fixed to 3"));
 });
+
+test("float masks are all ones like int and bool ones; other floats stay random", () => {
+  const b = new GraphBuilder();
+  b.input("attention_mask", "float32", [2, 3]);
+  b.input("key_padding_mask", "float16", [4]);
+  b.input("Mask", "float64", [3]);
+  b.input("x", "float32", [50]);
+  for (const [x, t] of [["attention_mask", "float32"], ["key_padding_mask", "float16"], ["Mask", "float64"], ["x", "float32"]] as const) b.output(b.op("Identity", [x]), t, null);
+  const m = sampleInputs(Graph.fromModel(b.build(), "."), { seed: 5 });
+  assert.deepEqual(Array.from(m.attention_mask!.data as Float32Array), [1, 1, 1, 1, 1, 1]);
+  assert.deepEqual(Array.from(m.key_padding_mask!.data as Uint16Array, halfToFloat), [1, 1, 1, 1]);
+  assert.deepEqual(Array.from(m.Mask!.data as Float64Array), [1, 1, 1]);
+  const x = Array.from(m.x!.data as Float32Array);
+  assert.ok(x.every((v) => v >= -1 && v < 1) && x.some((v) => v < -0.5) && x.some((v) => v > 0.5));
+});
+
+test("a dim declared as -1 is unknown: --shape gives it, and without one the error asks for it", () => {
+  const b = new GraphBuilder();
+  b.input("x", "float32", [-1, 8]);
+  b.output(b.op("Relu", ["x"]), "float32", [-1, 8]);
+  const graph = Graph.fromModel(b.build(), ".");
+  assert.deepEqual(resolveInputShapes(graph, { shapes: { x: [2, 8] } }), { x: [2, 8] });
+  assert.deepEqual(sampleInputs(graph, { shapes: { x: [3, 8] } }).x!.dims, [3, 8]);
+  assert.throws(() => resolveInputShapes(graph), usage('input "x" dim 0 has no name', "--shape x=NxN"));
+  assert.throws(() => resolveInputShapes(graph, { shapes: { x: [2, 9] } }), usage("dim 1 is fixed to 8"));
+});

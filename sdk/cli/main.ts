@@ -55,7 +55,7 @@ export async function main(argv: string[]): Promise<number> {
       if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || (e.code === "commander.help" && e.exitCode === 0)) return 0;
       const command = argv.find((a) => program.commands.some((c) => c.name() === a));
       const message = e.code === "commander.help"
-        ? "name a command: inspect, split, verify, model or errors"
+        ? `name a command: ${program.commands.map((c) => c.name()).join(", ")}`
         : `${e.message.replace(/^error: /, "")} (see edgecut ${command ? `${command} ` : ""}--help)`;
       return reportError(fail("E_USAGE", message), json);
     }

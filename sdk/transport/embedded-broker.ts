@@ -39,7 +39,9 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Pro
   const port = opts.port ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw fail("E_USAGE", `broker port must be an integer from 0 to 65535, got ${String(port)}`);
   const broker = await Aedes.createBroker();
-  const server = net.createServer(broker.handle);
+  // Nagle's algorithm would hold a small PUBLISH until the peer's delayed ACK (~40 ms per hop on
+  // Linux loopback): offload messages are latency-bound, so send segments at once.
+  const server = net.createServer({ noDelay: true }, broker.handle);
   const sockets = new Set<net.Socket>();
   server.on("connection", (s) => {
     sockets.add(s);

@@ -127,6 +127,11 @@ function checkScheme(raw: string, shown: string): void {
   if (!SCHEMES.has(scheme)) throw fail("E_USAGE", `broker URL ${shown} has scheme ${scheme}; expected mqtt://, mqtts://, ws:// or wss://`);
 }
 
+/** Turns off Nagle's algorithm on the client's current socket (TCP and TLS; WebSockets have no such knob). */
+function setNoDelay(client: MqttClient): void {
+  (client.stream as { setNoDelay?: (on: boolean) => unknown } | undefined)?.setNoDelay?.(true);
+}
+
 /** One connection attempt with one protocol version; the client reconnects on its own afterwards. */
 function attempt(opts: MqttOptions, version: 4 | 5, deadline: number): Promise<{ client: MqttClient; connack: IConnackPacket }> {
   const remaining = Math.max(1, deadline - Date.now());
@@ -152,6 +157,10 @@ function attempt(opts: MqttOptions, version: 4 | 5, deadline: number): Promise<{
   // an "error" listener throws; this one stays for the client's life (outages are reported as
   // "disconnected" by the transport, a failed first attempt by the rejection below).
   client.on("error", () => undefined);
+  // Nagle's algorithm would hold a small PUBLISH until the peer's delayed ACK (~40 ms a hop on
+  // Linux): offload is latency-bound. mqtt.js makes a new socket on every reconnect.
+  setNoDelay(client);
+  client.on("connect", () => setNoDelay(client));
   return new Promise((resolve, reject) => {
     const settle = (err: AttemptError | undefined, connack?: IConnackPacket): void => {
       clearTimeout(timer);

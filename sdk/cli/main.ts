@@ -15,6 +15,8 @@ import { registerSplit } from "./cmd-split.js";
 import { registerVerify } from "./cmd-verify.js";
 import { registerErrors } from "./cmd-errors.js";
 import { registerBroker } from "./cmd-broker.js";
+import { registerCloud } from "./cmd-cloud.js";
+import { registerInfer } from "./cmd-infer.js";
 
 /** Builds the command tree (exported for tests). */
 export function buildProgram(): Command {
@@ -28,6 +30,8 @@ export function buildProgram(): Command {
   registerModel(program);
   registerErrors(program);
   registerBroker(program);
+  registerCloud(program);
+  registerInfer(program);
   // Commander's own error text is replaced by the one `edgecut: E_USAGE: ...` line main() prints.
   const quiet = { outputError: (): void => undefined };
   program.configureOutput(quiet);

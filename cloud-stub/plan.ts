@@ -1,0 +1,73 @@
+/**
+ * Checking a request against the split it names, before it takes a queue slot: the split is
+ * served, the segment range exists, every input the segments need is in the request or made by
+ * an earlier segment of the range (with the type the manifest declares), and every wanted output
+ * is made by the range. All of it is read from the manifest, so a bad request costs no compute.
+ */
+import type { ErrorCode } from "../sdk/errors.js";
+import type { RequestHeader } from "../sdk/wire/types.js";
+import type { TensorMap } from "../sdk/runtime/tensor.js";
+import type { ServedSplit } from "./splits.js";
+
+/** A request that can run: segments from..to-1 of `split`, sending back `want`. */
+export interface Plan {
+  readonly split: ServedSplit;
+  readonly from: number;
+  readonly to: number;
+  /** Outputs to send back, in order. */
+  readonly want: readonly string[];
+}
+
+/** Why a request cannot run: a catalogue code and a message for the device. */
+export interface Refusal {
+  readonly code: ErrorCode;
+  readonly message: string;
+}
+
+const list = (names: readonly string[]): string => names.map((n) => JSON.stringify(n)).join(", ");
+
+/** The plan of a request, or why it cannot run (E_UNKNOWN_SPLIT, E_SEGMENT_RANGE, E_FRAME). */
+export function planRequest(header: RequestHeader, tensors: TensorMap, splits: ReadonlyMap<string, ServedSplit>): Plan | Refusal {
+  const split = splits.get(header.splitId);
+  if (split === undefined) {
+    return { code: "E_UNKNOWN_SPLIT", message: `this worker serves no split ${header.splitId}; deploy the split folder to the worker's --models folder (and use one share group per set of splits)` };
+  }
+  const { from, to } = header.segments;
+  const n = split.manifest.segments.length;
+  if (!(Number.isInteger(from) && Number.isInteger(to) && from >= 0 && from < to && to <= n)) {
+    return { code: "E_SEGMENT_RANGE", message: `split ${header.splitId} has segments 0..${n - 1}; the request asks for ${from}..${to - 1} (segments.from < segments.to <= ${n})` };
+  }
+  const available = new Set(Object.keys(tensors));
+  const produced = new Set<string>();
+  for (let i = from; i < to; i++) {
+    const seg = split.manifest.segments[i]!;
+    const missing = seg.inputs.filter((t) => !available.has(t.name)).map((t) => t.name);
+    if (missing.length > 0) {
+      return { code: "E_FRAME", message: `segment ${i} of split ${header.splitId} needs input(s) ${list(missing)}, which the request does not carry and no earlier segment of ${from}..${to - 1} makes` };
+    }
+    for (const t of seg.inputs) {
+      if (produced.has(t.name)) continue;
+      const got = tensors[t.name]!;
+      if (got.type !== t.type) {
+        return { code: "E_FRAME", message: `input ${JSON.stringify(t.name)} of segment ${i} must be ${t.type}; the request carries ${got.type}` };
+      }
+    }
+    for (const t of seg.outputs) {
+      available.add(t.name);
+      produced.add(t.name);
+    }
+  }
+  const want = header.wantOutputs === undefined
+    ? split.manifest.segments[to - 1]!.outputs.map((t) => t.name)
+    : [...new Set(header.wantOutputs)];
+  const unknown = want.filter((name) => !produced.has(name));
+  if (unknown.length > 0) {
+    return { code: "E_FRAME", message: `wantOutputs names ${list(unknown)}, which segments ${from}..${to - 1} of split ${header.splitId} do not make` };
+  }
+  return { split, from, to, want };
+}
+
+/** Type guard: a refusal rather than a plan. */
+export function isRefusal(p: Plan | Refusal): p is Refusal {
+  return "code" in p;
+}

@@ -26,6 +26,7 @@
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import type { Transport } from "../sdk/transport/transport.js";
+import { topics } from "../sdk/transport/topics.js";
 import { parseHeaderJson, rawPrefix } from "../sdk/wire/prefix.js";
 import { parseFragmentHeader } from "../sdk/wire/schema.js";
 import { MAX_FRAGMENT_HEADER_BYTES, PROTOCOL_VERSION, type FragmentHeader } from "../sdk/wire/types.js";
@@ -89,6 +90,7 @@ export class FragmentRelay {
   readonly workerId = randomBytes(6).toString("hex");
   private readonly claimTopic: string;
   private readonly inboxTopic: string;
+  private readonly inboxOf: (workerId: string) => string;
   /** Frames this worker owns (it got the designated fragment), until when. */
   private readonly owned = new Map<string, number>();
   /** Frames other workers own: owner id and until when. */
@@ -97,9 +99,10 @@ export class FragmentRelay {
   private heldBytes = 0;
 
   constructor(private readonly o: RelayOptions) {
-    const base = `${o.prefix}/v1/relay/${o.group}`;
-    this.claimTopic = `${base}/claim`;
-    this.inboxTopic = `${base}/to/${this.workerId}`;
+    const t = topics(o.prefix).relayTopics(o.group, this.workerId);
+    this.claimTopic = t.claim;
+    this.inboxTopic = t.inbox;
+    this.inboxOf = t.inboxOf;
   }
 
   /** Subscribes to the claims of the group and to this worker's inbox. */
@@ -194,7 +197,7 @@ export class FragmentRelay {
     new DataView(out.buffer).setUint32(0, t.byteLength, true);
     out.set(t, 4);
     out.set(fragment, 4 + t.byteLength);
-    const to = `${this.o.prefix}/v1/relay/${this.o.group}/to/${owner}`;
+    const to = this.inboxOf(owner);
     this.o.transport.publish(to, out).catch((e: unknown) => this.o.log.warn({ owner, err: (e as Error).message }, "forwarding a fragment failed"));
   }
 

@@ -46,9 +46,15 @@ export interface Topics {
   workerFilter(splitId: string, group?: string): string;
   /** `<prefix>/v1/probe/<token>` (see probeSharedSubscription). */
   probeTopic(token: string): string;
+  /**
+   * `<prefix>/v1/relay/<group>/claim` and `.../to/<workerId>`: where the workers of a shared group
+   * claim fragmented frames and forward fragments to the claimer (cloud-stub/relay.ts). Only
+   * workers publish here; a broker ACL should keep devices off `<prefix>/v1/relay/#`.
+   */
+  relayTopics(group: string, workerId: string): { claim: string; inbox: string; inboxOf(workerId: string): string };
 }
 
-type IdKind = "deviceId" | "splitId" | "share group" | "probe token";
+type IdKind = "deviceId" | "splitId" | "share group" | "probe token" | "worker id";
 
 /**
  * Characters a topic level must not hold: the separator and wildcards (MQTT 3.1.1 §4.7.1),
@@ -146,7 +152,16 @@ export function topics(prefix: string = DEFAULT_PREFIX): Topics {
     assertId("probe token", token);
     return `${prefix}/${TOPIC_VERSION}/probe/${token}`;
   };
-  return Object.freeze({ prefix, requestTopic, replyTopic, parseRequestTopic, replyTopicForRequest, workerFilter, probeTopic });
+  const relayTopics = (group: string, workerId: string): { claim: string; inbox: string; inboxOf(id: string): string } => {
+    assertId("share group", group);
+    const base = `${prefix}/${TOPIC_VERSION}/relay/${group}`;
+    const inboxOf = (id: string): string => {
+      assertId("worker id", id);
+      return `${base}/to/${id}`;
+    };
+    return { claim: `${base}/claim`, inbox: inboxOf(workerId), inboxOf };
+  };
+  return Object.freeze({ prefix, requestTopic, replyTopic, parseRequestTopic, replyTopicForRequest, workerFilter, probeTopic, relayTopics });
 }
 
 const defaults = topics();

@@ -90,3 +90,13 @@ test("property: parseRequestTopic inverts requestTopic, and the worker filters m
     assert.equal(topicMatches(workerFilter(`${splitId}x`), topic), false);
   }), { numRuns: 300 });
 });
+
+test("relay topics of a worker group sit under <prefix>/v1/relay/<group>/ and refuse wildcard ids", () => {
+  const t = topics("fleet/a");
+  const r = t.relayTopics("workers", "w1");
+  assert.equal(r.claim, "fleet/a/v1/relay/workers/claim");
+  assert.equal(r.inbox, "fleet/a/v1/relay/workers/to/w1");
+  assert.equal(r.inboxOf("w2"), "fleet/a/v1/relay/workers/to/w2");
+  assert.throws(() => t.relayTopics("wo+rkers", "w1"), { code: "E_USAGE" });
+  assert.throws(() => r.inboxOf("a/b"), { code: "E_USAGE" });
+});

@@ -11,3 +11,9 @@ export { compareOutputs } from "./runtime/compare.js";
 export { ortProbeRunner } from "./runtime/probe.js";
 export type { HostTensor, HostType, TensorMap } from "./runtime/tensor.js";
 export { EdgecutError, ERRORS, fail, type ErrorCode, type ErrorKind } from "./errors.js";
+export * as wire from "./wire/index.js";
+export {
+  connectMqtt, createMemoryBus, startEmbeddedBroker, probeSharedSubscription, topics,
+  type Transport, type MqttOptions,
+} from "./transport/index.js";
+export { OffloadClient, SplitRunner, ReplyError, type OffloadResult, type RunResult, type RunBreakdown } from "./offload/index.js";

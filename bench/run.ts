@@ -11,6 +11,7 @@ import type { BenchResult } from "./harness.js";
 
 const BENCHES: Record<string, () => Promise<BenchResult>> = {
   graph: async () => (await import("./graph.js")).run(),
+  offload: async () => (await import("./offload.js")).run(),
 };
 
 function gitSha(): string {

@@ -24,7 +24,7 @@ export function registerSplit(program: Command): void {
     .description("cut a model into standalone segments and write them with manifest.json")
     .argument("<model>", "the .onnx file (external data next to it)")
     .requiredOption("-o, --output <dir>", "folder to write (must not exist or be empty)")
-    .option("--cut <tensor|@index>", "cut carrying this tensor (repeat for a cut carrying several), or at candidate #index (repeat for several cuts)", collect, [])
+    .option("--cut <tensors|@index>", "one cut: the tensors it carries, comma-separated (a,b), or candidate #index from inspect; repeat for several cuts", collect, [])
     .option("--segments <n>", "N segments, cut at candidates balanced by --balance")
     .option("--balance <by>", "flops or weights (with --segments)", "flops")
     .option("--candidates", "cut at every candidate whose crossing bytes are a local minimum")
@@ -38,7 +38,7 @@ export function registerSplit(program: Command): void {
     .option("--embed", "embed all weights in the segment files (no shared weights.data)")
     .option("--force", "replace a previous split in the output folder (never other files)")
     .option("--json", "print the manifest as JSON")
-    .addHelpText("after", "\nExamples:\n  edgecut split gpt.onnx --cut @2 -o out/\n  edgecut split gpt.onnx --segments 3 --balance weights -o out/\n  edgecut split gpt.onnx --optimal --bandwidth 5mbit --rtt 60ms -o out/")
+    .addHelpText("after", "\nExamples:\n  edgecut split gpt.onnx --cut @2 -o out/\n  edgecut split gpt.onnx --cut /h.0/Add_1_output_0,/Unsqueeze_2_output_0 --cut /h.1/Add_1_output_0 -o out/\n  edgecut split gpt.onnx --segments 3 --balance weights -o out/\n  edgecut split gpt.onnx --optimal --bandwidth 5mbit --rtt 60ms -o out/")
     .action(async (file: string, flags: SplitFlags) => {
       const modes = [flags.cut?.length ? "--cut" : "", flags.segments !== undefined ? "--segments" : "", flags.candidates ? "--candidates" : "", flags.optimal ? "--optimal" : ""].filter(Boolean);
       if (modes.length !== 1) {
@@ -75,7 +75,14 @@ function chooseFronts(a: Analysis, flags: SplitFlags): ReadonlySet<number>[] {
   const cands = (): CandidateCut[] => candidateCuts(g, a.metrics, { constants: a.constants });
   if (flags.cut?.length) {
     const at = flags.cut.filter((c) => c.startsWith("@"));
-    if (at.length === 0) return [frontForTensors(g, flags.cut, a.constants)];
+    if (at.length === 0) {
+      // Each --cut is one cut; its tensors are comma-separated. Fronts are ordered by size here,
+      // and assignmentFromFronts rejects cuts that cross or coincide (E_CUT_ORDER).
+      const cuts = flags.cut.map((c) => c.split(",").map((t) => t.trim()).filter(Boolean));
+      // Names that are no top-level tensor first: a typo is the error to report, whatever the cut order.
+      for (const name of cuts.flat()) if (!g.tensors.has(name)) frontForTensors(g, [name], a.constants);
+      return cuts.map((names) => frontForTensors(g, names, a.constants)).sort((x, y) => x.size - y.size);
+    }
     if (at.length !== flags.cut.length) throw fail("E_USAGE", "--cut takes either tensor names or @candidate indices, not both");
     const list = cands();
     const idx = at.map((c) => parseNumber("--cut", c.slice(1), { integer: true, min: 0 }));

@@ -63,7 +63,7 @@ export function frontForTensors(g: Graph, names: string[], constants: ConstantIn
   for (const [t, reader] of crossing) {
     if (!wanted.includes(t)) {
       const p = g.nodes[g.tensors.get(t)!.producer!]!;
-      throw fail("E_CUT_NOT_SEPARATING", `the cut does not carry "${t}", which ${describeNode(p)} before the cut makes and ${describeNode(g.nodes[reader]!)} after it reads; add it to the cut (--cut ${t}) or choose a block boundary from \`edgecut inspect\``);
+      throw fail("E_CUT_NOT_SEPARATING", `the cut does not carry "${t}", which ${describeNode(p)} before the cut makes and ${describeNode(g.nodes[reader]!)} after it reads; add it to the cut (--cut ${[...wanted, t].join(",")}) or choose a block boundary from \`edgecut inspect\``);
     }
   }
   for (const t of wanted) {

@@ -63,11 +63,19 @@ test("--cut naming the same candidate twice: E_CUT_ORDER", async (t) => {
 test("a cut that leaves a front tensor behind: E_CUT_NOT_SEPARATING naming the missing mask tensor", async (t) => {
   // After block 0 of gpt2-tiny the back still needs the attention mask "/Unsqueeze_2_output_0".
   const msg = await splitFails(t, GPT2_TINY, ["--cut", "/h.0/Add_1_output_0"], "E_CUT_NOT_SEPARATING", /"\/Unsqueeze_2_output_0"/);
-  assert.match(msg, /--cut \/Unsqueeze_2_output_0/, "the message says how to fix the cut");
+  assert.match(msg, /--cut \/h\.0\/Add_1_output_0,\/Unsqueeze_2_output_0/, "the message says how to fix the cut");
   // With the mask tensor added, the same cut works and carries both.
-  const manifest = await splitWorks(t, GPT2_TINY, ["--cut", "/h.0/Add_1_output_0", "--cut", "/Unsqueeze_2_output_0"]);
+  const manifest = await splitWorks(t, GPT2_TINY, ["--cut", "/h.0/Add_1_output_0,/Unsqueeze_2_output_0"]);
   const cuts = manifest.cuts as { tensors: { name: string }[] }[];
   assert.deepEqual(cuts.map((c) => c.tensors.map((x) => x.name).sort()), [["/Unsqueeze_2_output_0", "/h.0/Add_1_output_0"]]);
+});
+
+test("repeated --cut makes several cuts (in any order); cuts that cross or coincide are E_CUT_ORDER", async (t) => {
+  const block0 = "/h.0/Add_1_output_0,/Unsqueeze_2_output_0";
+  const manifest = await splitWorks(t, GPT2_TINY, ["--cut", "/h.1/Add_1_output_0", "--cut", block0]);
+  const cuts = manifest.cuts as { tensors: { name: string }[] }[];
+  assert.deepEqual(cuts.map((c) => c.tensors.map((x) => x.name).sort()), [["/Unsqueeze_2_output_0", "/h.0/Add_1_output_0"], ["/h.1/Add_1_output_0"]]);
+  await splitFails(t, GPT2_TINY, ["--cut", "/h.1/Add_1_output_0", "--cut", "/h.1/Add_1_output_0"], "E_CUT_ORDER");
 });
 
 test("a cut with one side empty: E_CUT_NOT_SEPARATING", async (t) => {
@@ -84,7 +92,7 @@ test("a cut with one side empty: E_CUT_NOT_SEPARATING", async (t) => {
 
 test("a cut naming a tensor that would not cross: E_CUT_NOT_SEPARATING", async (t) => {
   // /h.0/Add_output_0 is only used to make /h.0/Add_1_output_0 (and inside block 0).
-  await splitFails(t, GPT2_TINY, ["--cut", "/h.0/Add_1_output_0", "--cut", "/Unsqueeze_2_output_0", "--cut", "/h.0/Add_output_0"],
+  await splitFails(t, GPT2_TINY, ["--cut", "/h.0/Add_1_output_0,/Unsqueeze_2_output_0,/h.0/Add_output_0"],
     "E_CUT_NOT_SEPARATING", /"\/h\.0\/Add_output_0" would not cross/);
 });
 

@@ -241,3 +241,14 @@ test("parallel towers: candidates become nested unions, the cut across both towe
   assert.deepEqual(cs.map((c) => c.bytes), [128, 128]);
   assert.deepEqual(cs.map((c) => c.modelInputs), [[], []]);
 });
+
+test("opset-14 export with LayerNorm spelled out op by op: the same block boundaries, found structurally", () => {
+  const g = load("gpt2-tiny-opset14");
+  assert.ok(!g.nodes.some((n) => n.opType === "LayerNormalization"), "the fixture spells LayerNorm out");
+  const cs = candidateCuts(g, metricsFor(g));
+  checkAgainstPartition(g, cs);
+  // After block 0 the mask derived from attention_mask crosses beside the hidden state; after block 1 the hidden state alone.
+  assert.deepEqual(names(byAfter(cs, "/h.0/Add_1_output_0")).sort(), ["/Unsqueeze_2_output_0", "/h.0/Add_1_output_0"]);
+  assert.deepEqual(names(byAfter(cs, "/h.1/Add_1_output_0")), ["/h.1/Add_1_output_0"]);
+  assert.ok(byAfter(cs, "/h.1/Add_1_output_0").localMin);
+});

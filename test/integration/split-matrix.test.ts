@@ -51,6 +51,7 @@ const CASES: Case[] = [
   { name: "tiny-cnn", file: generated("tiny-cnn", {}, "tiny-cnn"), at: { shapes: { pixels: [1, 3, 32, 32] } }, other: { shapes: { pixels: [3, 3, 32, 32] } }, minCandidates: 3 },
   { name: "mlp", file: generated("mlp", {}, "mlp"), at: { shapes: { x: [1, 32] } }, other: { shapes: { x: [4, 32] } }, minCandidates: 2 },
   { name: "torch gpt2-tiny", file: fixture("gpt2-tiny.onnx"), at: { shapes: { input_ids: [1, 8], attention_mask: [1, 8] } }, other: { shapes: { input_ids: [2, 5], attention_mask: [2, 5] } }, minCandidates: 3 },
+  { name: "torch gpt2-tiny at opset 14 (LayerNorm spelled out)", file: fixture("gpt2-tiny-opset14.onnx"), at: { shapes: { input_ids: [1, 8], attention_mask: [1, 8] } }, other: { shapes: { input_ids: [2, 5], attention_mask: [2, 5] } }, minCandidates: 3 },
   { name: "torch gpt2-tiny-kv", file: fixture("gpt2-tiny-kv.onnx"), at: kvAt, other: kvOther, minCandidates: 3 },
   { name: "torch resnet-tiny", file: fixture("resnet-tiny.onnx"), at: { shapes: { pixels: [1, 3, 32, 32] } }, other: { shapes: { pixels: [2, 3, 32, 32] } }, minCandidates: 3 },
   { name: "torch control-flow (If)", file: fixture("control-flow.onnx"), at: { shapes: { x: [1, 16] } }, other: { shapes: { x: [3, 16] } }, minCandidates: 2, maxK: 3 },

@@ -60,6 +60,8 @@ export function registerSplit(program: Command): void {
         dataFile: flags.embed ? null : "weights.data",
         overwrite: flags.force ?? false,
       });
+      // Warnings (random ops, training-mode Dropout) go to stderr so --json output stays one document.
+      for (const w of g.warnings) process.stderr.write(`edgecut: warning: ${w}\n`);
       if (flags.json) { printJson(manifest); return; }
       console.log(`wrote ${manifest.segments.length} segments to ${flags.output} (splitId ${manifest.splitId.slice(0, 12)}...)`);
       for (const s of manifest.segments) console.log(`  segment ${s.index}: ${s.file}, ${fmtBytes(s.weightBytes)} weights, ${fmtFlops(s.flops)}`);

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { saveModel } from "../../sdk/graph/model-io.js";
+import { GraphBuilder } from "../../sdk/graph/builder.js";
 import type { ErrorCode } from "../../sdk/errors.js";
 import {
   CONTROL_FLOW, FIXTURES, GPT2_TINY, assertCliError, assertNoOutput, jsonOf, runCli, smallMlp, snapshotDir, tempDir,
@@ -206,4 +207,21 @@ test("--dim for a dim_param the model does not have is reported", async () => {
 test("inspect on a KV-cache model without flags works (symbolic dims assumed 1)", async () => {
   const r = await runCli(["inspect", path.join(FIXTURES, "gpt2-tiny-kv.onnx"), "--json"]);
   assert.equal(r.code, 0, r.stdout);
+});
+
+test("split warns on stderr about ops whose outputs change run to run, and still writes the split", async (t) => {
+  const dir = tempDir(t);
+  const b = new GraphBuilder();
+  const x = b.input("x", "float32", ["batch", 4]);
+  const w = b.initializer("w", "float32", [4, 4], new Float32Array(16).fill(0.25));
+  const h = b.op("MatMul", [x, w], {}, { output: "h" });
+  const noise = b.op("RandomUniformLike", [h], { seed: 1 });
+  const y = b.op("Add", [h, noise], {}, { output: "y" });
+  b.output(y, "float32", ["batch", 4]);
+  const model = path.join(dir, "random.onnx");
+  saveModel(b.build(), model, { sourceDir: dir });
+  const r = await runCli(["split", model, "--cut", "h", "--shape", "x=1x4", "-o", path.join(dir, "out"), "--json"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /^edgecut: warning: node #\d+ \(RandomUniformLike\) draws random numbers/m);
+  assert.doesNotThrow(() => JSON.parse(r.stdout), "stdout stays one JSON document");
 });

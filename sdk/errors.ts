@@ -64,6 +64,14 @@ export const ERRORS = {
   E_EXPIRED: ["input", "The request's ttl ran out before the worker could run it."],
   E_BROKER: ["input", "The MQTT broker could not be reached or refused the connection."],
   E_TOOL_MISSING: ["input", "A tool the command or test needs (e.g. mosquitto) is not installed."],
+
+  // Device agent
+  E_PROFILE: ["input", "A device profile file is missing, not JSON, or fails its schema (the message names the file and field)."],
+
+  // The device agent's local store (SQLite)
+  E_STORE: ["input", "The agent's store cannot be opened, read or written (bad path, not a database, locked; the message names the file)."],
+  E_STORE_FULL: ["input", "The agent's store is full (disk full or its size limit reached); the failed write was not applied."],
+  E_JOB_ABANDONED: ["input", "A queued job's runner died (crash, kill) on every allowed attempt; it is not retried again."],
 } as const satisfies Record<string, readonly [ErrorKind, string]>;
 
 /** A stable error code from the catalogue. */

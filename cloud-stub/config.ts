@@ -8,8 +8,8 @@ import { fail } from "../sdk/errors.js";
 import { DEFAULT_PREFIX, idProblem, topics } from "../sdk/transport/topics.js";
 import { DEFAULT_LIMITS, type WireLimits } from "../sdk/wire/types.js";
 
-/** Message cap when neither the options nor the broker name one (the 128 MiB). */
-export const DEFAULT_MAX_MESSAGE_BYTES = 128 * 2 ** 20;
+/** Message cap when neither the options nor the broker name one (the 128 MiB; sdk/transport/limits.ts). */
+export { DEFAULT_MAX_MESSAGE_BYTES } from "../sdk/transport/limits.js";
 
 /** Share group when none is configured (one group per set of splits served, see README). */
 export const DEFAULT_GROUP = "edgecut-workers";
@@ -42,6 +42,11 @@ export const WorkerConfigSchema = z.strictObject({
   memoryBudgetBytes: Bytes.default(2 * 2 ** 30),
   /** Largest reply message; larger replies are fragmented. Default: the broker's limit when known, else 128 MiB. */
   maxMessageBytes: Bytes.optional(),
+  /**
+   * Largest value a symbolic dim (batch, sequence, ...) of a request tensor may take (default 2^20);
+   * a larger one is refused with E_FRAME_LIMIT before the request is queued.
+   */
+  maxDim: PositiveInt.default(2 ** 20),
   /** Decoder limits (docs/wire-format.md §6) over DEFAULT_LIMITS. */
   limits: LimitsSchema.default({}),
   /** Reassembly of fragmented requests: bytes of partial frames held at once, and time to complete one. */

@@ -84,7 +84,10 @@ export class Intake {
     try {
       decoded = decodeFrame(frame, this.d.limits);
     } catch (e) {
-      this.refuse(frame, address, codeOf(e), (e as Error).message);
+      // A fragment the Reassembler passed through (another protocol version, a header over the
+      // fragment size): its siblings fail the same way, so it is answered once per request.
+      if (peekHeader(frame)?.header?.kind === "fragment") this.fragmentError(frame, address, codeOf(e), (e as Error).message);
+      else this.refuse(frame, address, codeOf(e), (e as Error).message);
       return undefined;
     }
     const h = decoded.header;

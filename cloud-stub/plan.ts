@@ -1,8 +1,10 @@
 /**
  * Checking a request against the split it names, before it takes a queue slot: the split is
  * served, the segment range exists, every input the segments need is in the request or made by
- * an earlier segment of the range (with the type the manifest declares), and every wanted output
- * is made by the range. All of it is read from the manifest, so a bad request costs no compute.
+ * an earlier segment of the range (with the type and shape the manifest declares: the rank, every
+ * fixed dim, one value per symbolic dim across the request's tensors, each at most `maxDim`), and
+ * every wanted output is made by the range. All of it is read from the manifest, so a bad request
+ * costs no compute (onnxruntime would refuse it only after it waited in the queue).
  */
 import type { ErrorCode } from "../sdk/errors.js";
 import type { RequestHeader } from "../sdk/wire/types.js";
@@ -26,8 +28,14 @@ export interface Refusal {
 
 const list = (names: readonly string[]): string => names.map((n) => JSON.stringify(n)).join(", ");
 
-/** The plan of a request, or why it cannot run (E_UNKNOWN_SPLIT, E_SEGMENT_RANGE, E_FRAME). */
-export function planRequest(header: RequestHeader, tensors: TensorMap, splits: ReadonlyMap<string, ServedSplit>): Plan | Refusal {
+/** Largest value a symbolic dim of a request tensor may take when none is configured (2^20). */
+export const DEFAULT_MAX_DIM = 2 ** 20;
+
+/**
+ * The plan of a request, or why it cannot run (E_UNKNOWN_SPLIT, E_SEGMENT_RANGE, E_FRAME; E_FRAME_LIMIT
+ * for a symbolic dim over `maxDim`).
+ */
+export function planRequest(header: RequestHeader, tensors: TensorMap, splits: ReadonlyMap<string, ServedSplit>, maxDim = DEFAULT_MAX_DIM): Plan | Refusal {
   const split = splits.get(header.splitId);
   if (split === undefined) {
     return { code: "E_UNKNOWN_SPLIT", message: `this worker serves no split ${header.splitId}; deploy the split folder to the worker's --models folder (and use one share group per set of splits)` };
@@ -39,6 +47,8 @@ export function planRequest(header: RequestHeader, tensors: TensorMap, splits: R
   }
   const available = new Set(Object.keys(tensors));
   const produced = new Set<string>();
+  /** Values of symbolic dims seen so far, with the tensor that set each. */
+  const bound = new Map<string, { value: number; tensor: string }>();
   for (let i = from; i < to; i++) {
     const seg = split.manifest.segments[i]!;
     const missing = seg.inputs.filter((t) => !available.has(t.name)).map((t) => t.name);
@@ -51,6 +61,8 @@ export function planRequest(header: RequestHeader, tensors: TensorMap, splits: R
       if (got.type !== t.type) {
         return { code: "E_FRAME", message: `input ${JSON.stringify(t.name)} of segment ${i} must be ${t.type}; the request carries ${got.type}` };
       }
+      const bad = shapeProblem(t.name, t.shape, got.dims, bound, maxDim);
+      if (bad !== undefined) return { code: bad.code, message: `input ${JSON.stringify(t.name)} of segment ${i}: ${bad.message}` };
     }
     for (const t of seg.outputs) {
       available.add(t.name);
@@ -65,6 +77,35 @@ export function planRequest(header: RequestHeader, tensors: TensorMap, splits: R
     return { code: "E_FRAME", message: `wantOutputs names ${list(unknown)}, which segments ${from}..${to - 1} of split ${header.splitId} do not make` };
   }
   return { split, from, to, want };
+}
+
+/**
+ * Why `dims` do not fit a declared `shape` (rank, fixed dims, symbolic dims bound consistently
+ * and at most maxDim), or undefined. Binds the symbolic dims it sees in `bound`.
+ */
+function shapeProblem(name: string, shape: readonly (number | string | null)[], dims: readonly number[], bound: Map<string, { value: number; tensor: string }>, maxDim: number): Refusal | undefined {
+  const show = (d: readonly unknown[]): string => `[${d.map((x) => (x === null ? "?" : String(x))).join(", ")}]`;
+  if (dims.length !== shape.length) {
+    return { code: "E_FRAME", message: `the split declares rank ${shape.length} ${show(shape)}; the request carries rank ${dims.length} ${show(dims)}` };
+  }
+  for (let a = 0; a < shape.length; a++) {
+    const want = shape[a]!;
+    const got = dims[a]!;
+    if (typeof want === "number") {
+      if (got !== want) return { code: "E_FRAME", message: `dim ${a} must be ${want} (shape ${show(shape)}); the request carries ${show(dims)}` };
+      continue;
+    }
+    if (want === null) continue;
+    if (got > maxDim) {
+      return { code: "E_FRAME_LIMIT", message: `dim ${a} (${want}) is ${got}, over this worker's limit of ${maxDim} for a symbolic dim` };
+    }
+    const prev = bound.get(want);
+    if (prev === undefined) bound.set(want, { value: got, tensor: name });
+    else if (prev.value !== got) {
+      return { code: "E_FRAME", message: `dim ${a} (${want}) is ${got}, but ${JSON.stringify(prev.tensor)} of the request has ${want} = ${prev.value}` };
+    }
+  }
+  return undefined;
 }
 
 /** Type guard: a refusal rather than a plan. */

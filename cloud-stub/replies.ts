@@ -10,11 +10,10 @@
 import type { Logger } from "pino";
 import { EdgecutError } from "../sdk/errors.js";
 import type { TensorMap } from "../sdk/runtime/tensor.js";
-import { publishPacketSize } from "../sdk/transport/limits.js";
+import { messageCap } from "../sdk/transport/limits.js";
 import type { Transport } from "../sdk/transport/transport.js";
 import { encodeFrame, fragmentFrame } from "../sdk/wire/index.js";
 import type { ReplyHeader } from "../sdk/wire/types.js";
-import { DEFAULT_MAX_MESSAGE_BYTES } from "./config.js";
 
 /** Timings every reply carries (docs/wire-format.md §3.2). */
 export interface ReplyTimes {
@@ -56,12 +55,7 @@ export class ReplySender {
 
   /** The message cap for `topic` now (see the module comment). */
   maxMessageBytes(topic: string): number {
-    const packet = this.transport.maxPacketSize;
-    const fromBroker = packet === undefined
-      ? undefined
-      : packet - (publishPacketSize(topic, packet, this.transport.protocolVersion) - packet);
-    if (this.configuredMax === undefined) return fromBroker ?? DEFAULT_MAX_MESSAGE_BYTES;
-    return fromBroker === undefined ? this.configuredMax : Math.min(this.configuredMax, fromBroker);
+    return messageCap(topic, this.configuredMax, this.transport);
   }
 
   /**

@@ -74,6 +74,11 @@ interface Job {
   plan: Plan;
   key: string;
   receivedAt: number;
+  /**
+   * When it stops being worth starting: receipt + ttlMs, moved to the later of that and a
+   * duplicate's receipt + its ttlMs while the job waits (the device is still waiting for it).
+   */
+  deadline: number;
   log: Logger;
 }
 
@@ -120,7 +125,7 @@ class WorkerServer implements Worker {
   private readonly intake: Intake;
   private readonly scheduler: Scheduler<Job>;
   /** Requests queued or running, by request key: a duplicate joins the one reply. */
-  private readonly inFlight = new Set<string>();
+  private readonly inFlight = new Map<string, Job>();
   /** Replies being published outside a job (errors, replays), awaited by stop(). */
   private readonly sending = new Set<Promise<unknown>>();
   /** Gets the fragments of a frame to one worker of the group (shared subscriptions only). */
@@ -207,7 +212,8 @@ class WorkerServer implements Worker {
     }
     await this.relay?.stop();
     await this.scheduler.drain();
-    await Promise.all([...this.sending]);
+    // A reply being sent may be followed by another (an error reply tracked while others went out).
+    while (this.sending.size > 0) await Promise.all([...this.sending]);
     clearInterval(this.sweepTimer);
     await this.pool.close();
     this.log.info({ metrics: this.metrics() }, "stopped");
@@ -235,8 +241,13 @@ class WorkerServer implements Worker {
       this.track(this.sender.send(address, cached));
       return;
     }
-    if (this.inFlight.has(key)) {
+    const original = this.inFlight.get(key);
+    if (original !== undefined) {
       this.counters.duplicatesInFlight++;
+      // The device sent it again, so it still waits: a queued original stays worth starting
+      // until the duplicate's own ttl (counted from its receipt) runs out too.
+      const deadline = this.now() + header.ttlMs;
+      if (deadline > original.deadline) original.deadline = deadline;
       log.info("duplicate of a request still in flight: its reply will answer both");
       return;
     }
@@ -244,14 +255,15 @@ class WorkerServer implements Worker {
       this.track(this.replyError(address, "E_BUSY", "the worker is stopping; retry (another worker of the group takes it)"));
       return;
     }
-    const plan = planRequest(header, request.tensors, this.served);
+    const plan = planRequest(header, request.tensors, this.served, this.config.maxDim);
     if (isRefusal(plan)) {
       log.warn({ code: plan.code, err: plan.message }, "request refused");
       this.track(this.replyError(address, plan.code, plan.message));
       return;
     }
-    const job: Job = { request, plan, key, receivedAt: this.now(), log };
-    this.inFlight.add(key);
+    const receivedAt = this.now();
+    const job: Job = { request, plan, key, receivedAt, deadline: receivedAt + header.ttlMs, log };
+    this.inFlight.set(key, job);
     if (!this.scheduler.offer(job)) {
       this.inFlight.delete(key);
       this.counters.busy++;
@@ -266,13 +278,15 @@ class WorkerServer implements Worker {
   private async run(job: Job): Promise<void> {
     const { request, plan, key, log } = job;
     const { header, address } = request;
-    const waited = this.now() - job.receivedAt;
+    const started = this.now();
+    const waited = started - job.receivedAt;
     try {
-      if (waited > header.ttlMs) {
+      if (started > job.deadline) {
         this.counters.expired++;
         log.warn({ waitedMs: waited, ttlMs: header.ttlMs }, "ttl ran out while queued: E_EXPIRED");
         this.inFlight.delete(key);
-        await this.replyError(address, "E_EXPIRED", `the request waited ${Math.round(waited)} ms in the worker's queue, over its ttl of ${header.ttlMs} ms`, { computeMs: 0, queueMs: waited });
+        const since = job.deadline === job.receivedAt + header.ttlMs ? "" : " (counted from its latest copy's receipt)";
+        await this.replyError(address, "E_EXPIRED", `the request waited ${Math.round(waited)} ms in the worker's queue, over its ttl of ${header.ttlMs} ms${since}`, { computeMs: 0, queueMs: waited });
         return;
       }
       let frame: Uint8Array;

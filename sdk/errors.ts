@@ -96,6 +96,14 @@ export function fail(code: ErrorCode, message: string, cause?: unknown): Edgecut
   return new EdgecutError(code, message, cause === undefined ? undefined : { cause });
 }
 
+/**
+ * `e` itself when it is an EdgecutError, else an EdgecutError with `code` whose message is
+ * `context: <e's message>` (e kept as the cause): for catch blocks that must hand on one error type.
+ */
+export function asEdgecutError(e: unknown, code: ErrorCode, context: string): EdgecutError {
+  return e instanceof EdgecutError ? e : fail(code, `${context}: ${(e as Error)?.message ?? String(e)}`, e);
+}
+
 /** Exit code the CLI uses for an error of this kind. */
 export function exitCodeFor(err: unknown): number {
   if (err instanceof EdgecutError) {

@@ -3,22 +3,15 @@ import type { Command } from "commander";
 import { startEmbeddedBroker } from "../transport/embedded-broker.js";
 import { parseNumber } from "./flags.js";
 import { printJson } from "./output.js";
+import { untilSignal } from "./signals.js";
 
 interface BrokerFlags { port: string; host: string; json?: boolean }
 
-/** Resolves on the first SIGINT or SIGTERM, removing its handlers. */
-function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const on = (signal: NodeJS.Signals): void => {
-      process.off("SIGINT", on);
-      process.off("SIGTERM", on);
-      resolve(signal);
-    };
-    process.on("SIGINT", on);
-    process.on("SIGTERM", on);
-  });
-}
-
+/**
+ * Registers `edgecut broker`: runs the embedded aedes broker on --host:--port, prints its URL
+ * (or { url, port } with --json) once listening, and closes it on SIGINT/SIGTERM (a second
+ * signal exits at once with 130).
+ */
 export function registerBroker(program: Command): void {
   program.command("broker")
     .description("run an embedded MQTT broker (aedes, MQTT 3.1.1) for the device and the cloud worker, until Ctrl-C")
@@ -37,7 +30,7 @@ export function registerBroker(program: Command): void {
     .action(async (flags: BrokerFlags) => {
       const port = parseNumber("--port", flags.port, { integer: true, min: 0 });
       const broker = await startEmbeddedBroker({ port, host: flags.host });
-      const stop = untilSignal();
+      const stop = untilSignal(() => console.error("edgecut broker: second signal, exiting at once"));
       if (flags.json) printJson({ url: broker.url, port: broker.port });
       else console.log(`edgecut broker: listening on ${broker.url} (MQTT 3.1.1; Ctrl-C to stop)`);
       const signal = await stop;

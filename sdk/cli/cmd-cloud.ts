@@ -10,7 +10,8 @@ import { createLogger } from "../../cloud-stub/log.js";
 import { fail } from "../errors.js";
 import { connectMqtt } from "../transport/mqtt.js";
 import { DEFAULT_PREFIX } from "../transport/topics.js";
-import { parseNumber } from "./flags.js";
+import { parseByteSize, parseNumber } from "./flags.js";
+import { untilSignal } from "./signals.js";
 
 interface CloudFlags {
   broker: string;
@@ -27,43 +28,14 @@ interface CloudFlags {
   logLevel: string;
 }
 
-/** Byte units: decimal kb/mb/gb/tb, binary kib/mib/gib/tib (as --bandwidth counts them). */
-const BYTE_UNITS: Record<string, number> = {
-  "": 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40,
-};
-
-/** `--memory-budget 2gb` / `512MiB` / `1048576` -> bytes (a positive integer). */
-export function parseByteSize(flag: string, v: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(v.trim());
-  const scale = m ? BYTE_UNITS[m[2]!.toLowerCase()] : undefined;
-  const n = m && scale !== undefined ? Math.floor(Number(m[1]) * scale) : NaN;
-  if (!Number.isSafeInteger(n) || n <= 0) {
-    throw fail("E_USAGE", `${flag} ${v}: expected a positive size in bytes, optionally with a unit: 2gb, 512mb, 1.5GiB, 65536`);
-  }
-  return n;
-}
-
 const LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
 type LogLevel = (typeof LEVELS)[number];
 
-/** Resolves on the first SIGINT or SIGTERM; a second one exits the process at once. */
-function untilSignal(onSecond: () => void): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    let first: NodeJS.Signals | undefined;
-    const on = (signal: NodeJS.Signals): void => {
-      if (first === undefined) {
-        first = signal;
-        resolve(signal);
-        return;
-      }
-      onSecond();
-      process.exit(130);
-    };
-    process.on("SIGINT", on);
-    process.on("SIGTERM", on);
-  });
-}
-
+/**
+ * Registers `edgecut cloud`: parses the flags into worker options (E_USAGE for a bad one),
+ * connects to --broker, starts the worker (startWorker) and serves until SIGINT/SIGTERM; then
+ * stops it gracefully and disconnects. A second signal exits at once with 130.
+ */
 export function registerCloud(program: Command): void {
   program.command("cloud")
     .description("run the cloud worker: serve the splits under --models to devices over MQTT, until SIGINT/SIGTERM")

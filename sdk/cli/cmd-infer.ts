@@ -13,10 +13,10 @@ import { SplitRunner, type RunBreakdown } from "../offload/split-runner.js";
 import { readTensorFile, writeTensorFile } from "../runtime/tensor-file.js";
 import type { TensorMap } from "../runtime/tensor.js";
 import { connectMqtt } from "../transport/mqtt.js";
-import { assertId, MAX_ID_BYTES, topics } from "../transport/topics.js";
+import { assertId, DEFAULT_PREFIX, MAX_ID_BYTES, topics } from "../transport/topics.js";
 import type { Transport } from "../transport/transport.js";
 import type { Encoding } from "../wire/types.js";
-import { parseDuration, parseNumber } from "./flags.js";
+import { parseByteSize, parseDuration, parseNumber } from "./flags.js";
 import { fmtBytes, printJson, table } from "./output.js";
 
 interface InferFlags {
@@ -39,9 +39,9 @@ export function registerInfer(program: Command): void {
     .option("--encoding <name>", "float32 tensors on the wire: fp32, fp16, int8-tensor, int8-row (int8 = int8-row)", "fp32")
     .option("--device-id <id>", "this device's id on the topics (default: from the hostname)")
     .option("--timeout <duration>", "per-attempt timeout, e.g. 10s, 500ms", "10s")
-    .option("--retries <n>", "retries after a timeout or a busy worker", "2")
-    .option("--prefix <prefix>", "topic prefix", "edgecut")
-    .option("--max-message-bytes <n>", "largest MQTT payload; larger frames are fragmented (default: the broker's limit, else 128 MiB)")
+    .option("--retries <n>", "retries after a timeout, a busy worker, lost fragments or a request that expired in the queue", "2")
+    .option("--prefix <prefix>", "topic prefix", DEFAULT_PREFIX)
+    .option("--max-message-bytes <size>", "largest MQTT payload, e.g. 65536, 64kib, 1mb; larger frames are fragmented (default: the broker's limit, else 128 MiB; with both, the smaller)")
     .option("--json", "print { outputs, breakdown } as JSON")
     .addHelpText("after", [
       "",
@@ -55,7 +55,7 @@ export function registerInfer(program: Command): void {
       const timeoutMs = parseDuration("--timeout", flags.timeout) * 1000;
       if (!(timeoutMs > 0)) throw fail("E_USAGE", `--timeout ${flags.timeout}: must be longer than 0`);
       const retries = parseNumber("--retries", flags.retries, { integer: true, min: 0 });
-      const maxMessageBytes = flags.maxMessageBytes === undefined ? undefined : parseNumber("--max-message-bytes", flags.maxMessageBytes, { integer: true, min: 1 });
+      const maxMessageBytes = flags.maxMessageBytes === undefined ? undefined : parseByteSize("--max-message-bytes", flags.maxMessageBytes);
       topics(flags.prefix);
       const deviceId = flags.deviceId ?? defaultDeviceId();
       assertId("deviceId", deviceId);

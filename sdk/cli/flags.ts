@@ -76,3 +76,19 @@ export function parseNumber(flag: string, v: string, opts: { min?: number; integ
   }
   return n;
 }
+
+/** Byte units: decimal kb/mb/gb/tb, binary kib/mib/gib/tib (as --bandwidth counts them). */
+const BYTE_UNITS: Record<string, number> = {
+  "": 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40,
+};
+
+/** `--memory-budget 2gb` / `512MiB` / `1048576` -> bytes (a positive integer); E_USAGE otherwise. */
+export function parseByteSize(flag: string, v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(v.trim());
+  const scale = m ? BYTE_UNITS[m[2]!.toLowerCase()] : undefined;
+  const n = m && scale !== undefined ? Math.floor(Number(m[1]) * scale) : NaN;
+  if (!Number.isSafeInteger(n) || n <= 0) {
+    throw fail("E_USAGE", `${flag} ${v}: expected a positive size in bytes, optionally with a unit: 2gb, 512mb, 1.5GiB, 65536`);
+  }
+  return n;
+}

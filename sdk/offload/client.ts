@@ -7,8 +7,17 @@
  *   the timeout is repeated after a backoff while the retry budget lasts, then the request fails
  *   with E_TIMEOUT. A retry is fragmented afresh, so its fragments form a new frame (new frameId)
  *   that a worker's Reassembler does not drop as a redelivery of the first.
- * - E_BUSY replies are retried the same way (same budget), then surface as E_BUSY. Every other
- *   error reply fails the request at once (see ReplyError for the code the caller sees).
+ * - Error replies that a later attempt may not get are retried the same way (same budget), then
+ *   surface with their code: E_BUSY (the worker's queue was full), E_FRAGMENT (fragments of the
+ *   attempt were lost, or the worker had no room to reassemble it) and E_EXPIRED (its ttl ran out
+ *   in the worker's queue). Every other error reply fails the request at once (see ReplyError
+ *   for the code the caller sees).
+ * - Replies carry only the request id, not the attempt. An error reply is taken as the answer to
+ *   the oldest attempt not yet answered: while an attempt that timed out (and was superseded by a
+ *   retry) has had no answer, the next error reply is that attempt's, and is ignored (counted).
+ *   Only the current attempt's answer retries or fails the request. When the last attempt times
+ *   out after such an error came during it (an earlier answer was lost, so it was the last
+ *   attempt's after all), the request fails with that error rather than E_TIMEOUT.
  * - The first reply for a pending id settles it; any later reply for that id (a retry's second
  *   answer, a QoS 1 redelivery) and replies for ids this client never sent are dropped and counted.
  * - A reply frame that cannot be decoded fails its request at once with the decoder's code
@@ -18,17 +27,20 @@
  * The client never imports mqtt: it works on any Transport (the memory bus in tests).
  */
 import { performance } from "node:perf_hooks";
-import { EdgecutError, fail } from "../errors.js";
+import { asEdgecutError, type EdgecutError, fail } from "../errors.js";
 import type { TensorMap } from "../runtime/tensor.js";
-import { publishPacketSize } from "../transport/limits.js";
+import { DEFAULT_MAX_MESSAGE_BYTES, messageCap } from "../transport/limits.js";
 import { topics, type Topics } from "../transport/topics.js";
 import type { Transport } from "../transport/transport.js";
-import { DEFAULT_LIMITS, ENCODINGS, encodeFrame, fragmentFrame, type Encoding, type RequestHeader } from "../wire/index.js";
+import { checkEncoding, DEFAULT_LIMITS, encodeFrame, fragmentFrame, type Encoding, type RequestHeader } from "../wire/index.js";
 import { Inbox, type ReceivedReply } from "./inbox.js";
 import { MetricsCounters } from "./metrics.js";
 import { ReplyError } from "./reply-error.js";
 import { RecentSet, RequestIds } from "./request-ids.js";
 import type { OffloadClientOptions, OffloadMetrics, OffloadResult, RequestOptions, SegmentRange } from "./types.js";
+
+/** Error replies retried within the retry budget: another attempt may well get an answer (see the module comment). */
+const RETRIED_CODES: ReadonlySet<string> = new Set(["E_BUSY", "E_FRAGMENT", "E_EXPIRED"]);
 
 /** Defaults of OffloadClientOptions. */
 export const OFFLOAD_DEFAULTS = Object.freeze({
@@ -38,8 +50,8 @@ export const OFFLOAD_DEFAULTS = Object.freeze({
   /** Backoffs double up to this. */
   maxBackoffMs: 2_000,
   encoding: "fp32" as Encoding,
-  /** Message cap when the broker announces none: half of MQTT's largest packet (MQTT 3.1.1 §2.2.3). */
-  maxMessageBytes: 128 * 2 ** 20,
+  /** Message cap when neither the options nor the broker name one (DEFAULT_MAX_MESSAGE_BYTES, 128 MiB). */
+  maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
   /** Finished request ids remembered to tell duplicate replies from unknown ones. */
   rememberedIds: 4096,
 });
@@ -53,6 +65,10 @@ interface Pending {
   timeoutMs: number;
   retries: number;
   attempts: number;
+  /** Attempts that timed out and were superseded by a retry, with no reply taken as theirs yet. */
+  unanswered: number;
+  /** The last error reply ignored as a superseded attempt's, and the attempt current when it came. */
+  ignored: { code: string; message: string; attempt: number } | undefined;
   /** "waiting" for a reply to the current attempt, "backoff" until the next attempt is sent. */
   phase: "waiting" | "backoff";
   timer: NodeJS.Timeout | undefined;
@@ -141,6 +157,7 @@ export class OffloadClient {
     if (opts.wantOutputs !== undefined && !(Array.isArray(opts.wantOutputs) && opts.wantOutputs.every((n) => typeof n === "string" && n !== ""))) {
       throw fail("E_USAGE", "wantOutputs must be an array of output names");
     }
+    this.inbox.coverTimeout(timeoutMs);
     const requestId = this.ids.next();
     const header: RequestHeader = {
       kind: "request", requestId, deviceId: this.deviceId, splitId, segments: { from: segments.from, to: segments.to }, ttlMs: timeoutMs,
@@ -152,7 +169,7 @@ export class OffloadClient {
     this.counters.add("requests");
     return new Promise<OffloadResult>((resolve, reject) => {
       const p: Pending = {
-        id: requestId, splitId, segments: header.segments, topic, frame, timeoutMs, retries, attempts: 0, phase: "waiting",
+        id: requestId, splitId, segments: header.segments, topic, frame, timeoutMs, retries, attempts: 0, unanswered: 0, ignored: undefined, phase: "waiting",
         timer: undefined, startedAt: undefined, encodeMs, bytesUp: 0, bytesDown: 0, resolve, reject,
       };
       this.pending.set(requestId, p);
@@ -195,7 +212,7 @@ export class OffloadClient {
       messages = fragmentFrame(p.frame, this.messageCap(p.topic), { requestId: p.id, deviceId: this.deviceId });
       p.encodeMs += this.clock() - t0;
     } catch (e) {
-      this.fail(p, asEdgecutError(e));
+      this.fail(p, asEdgecutError(e, "E_INTERNAL", "fragmenting the request failed"));
       return;
     }
     p.startedAt ??= this.clock();
@@ -207,7 +224,7 @@ export class OffloadClient {
     // Published together rather than one PUBACK at a time: the transport keeps one publisher's
     // messages in order (MQTT 3.1.1 §4.6) and paces them with its own in-flight window.
     void Promise.all(messages.map((m) => this.transport.publish(p.topic, m))).catch((e: unknown) => {
-      this.fail(p, asEdgecutError(e));
+      this.fail(p, asEdgecutError(e, "E_BROKER", "publishing failed"));
     });
   }
 
@@ -217,7 +234,14 @@ export class OffloadClient {
     this.counters.add("timeouts");
     this.inbox.sweep();
     if (p.attempts <= p.retries) {
+      p.unanswered++;
       this.retryLater(p);
+      return;
+    }
+    if (p.ignored !== undefined && p.ignored.attempt === p.attempts) {
+      // An error reply came while this last attempt waited and was taken for an earlier attempt's
+      // answer; with no other answer, it was this attempt's (an earlier answer was lost).
+      this.fail(p, new ReplyError(p.ignored.code, `${p.ignored.message} (after ${p.attempts} attempt(s))`, p.id));
       return;
     }
     this.fail(p, fail("E_TIMEOUT", `no reply to request ${p.id} (split ${p.splitId}, segments ${p.segments.from}..${p.segments.to - 1}) within ${p.timeoutMs} ms, after ${p.attempts} attempt(s); check that a worker serving this split listens on the same broker and topic prefix`));
@@ -256,16 +280,23 @@ export class OffloadClient {
       });
       return;
     }
-    if (h.error.code === "E_BUSY") {
-      this.counters.add("busyReplies");
-      // An earlier attempt's answer while the next one is already scheduled: nothing new to do.
-      if (p.phase === "backoff") return;
-      if (p.attempts <= p.retries) this.retryLater(p);
-      else this.fail(p, new ReplyError(h.error.code, `${h.error.message} (after ${p.attempts} attempt(s))`, p.id));
+    const code = h.error.code;
+    this.counters.add(code === "E_BUSY" ? "busyReplies" : "errorReplies");
+    if (p.unanswered > 0) {
+      // The answer to an attempt a retry has superseded: the retry's own answer decides.
+      p.unanswered--;
+      p.ignored = { code, message: h.error.message, attempt: p.attempts };
+      this.counters.add("supersededReplies");
       return;
     }
-    this.counters.add("errorReplies");
-    this.fail(p, new ReplyError(h.error.code, h.error.message, p.id));
+    // Every attempt so far is answered and the next one is scheduled: a redelivered answer.
+    if (p.phase === "backoff") return;
+    if (!RETRIED_CODES.has(code)) {
+      this.fail(p, new ReplyError(code, h.error.message, p.id));
+      return;
+    }
+    if (p.attempts <= p.retries) this.retryLater(p);
+    else this.fail(p, new ReplyError(code, `${h.error.message} (after ${p.attempts} attempt(s))`, p.id));
   }
 
   private onBad(err: EdgecutError, requestId: string | undefined, frameError: boolean): void {
@@ -291,12 +322,7 @@ export class OffloadClient {
 
   /** Largest message payload for a topic (see OffloadClientOptions.maxMessageBytes). */
   private messageCap(topic: string): number {
-    if (this.maxMessageBytes !== undefined) return this.maxMessageBytes;
-    const packet = this.transport.maxPacketSize;
-    if (packet === undefined) return OFFLOAD_DEFAULTS.maxMessageBytes;
-    // The PUBLISH overhead of a payload as large as the packet bounds the overhead of any smaller one.
-    const overhead = publishPacketSize(topic, packet, this.transport.protocolVersion) - packet;
-    return Math.max(1, Math.min(packet - overhead, OFFLOAD_DEFAULTS.maxMessageBytes));
+    return messageCap(topic, this.maxMessageBytes, this.transport);
   }
 }
 
@@ -310,16 +336,8 @@ function count(name: string, v: unknown): number {
   return v;
 }
 
-function checkEncoding(e: unknown): Encoding {
-  if (!ENCODINGS.includes(e as Encoding)) throw fail("E_USAGE", `encoding ${JSON.stringify(e)} is not one of ${ENCODINGS.join(", ")}`);
-  return e as Encoding;
-}
-
 function checkSegments(s: SegmentRange): void {
   const ok = typeof s === "object" && s !== null && Number.isSafeInteger(s.from) && Number.isSafeInteger(s.to) && s.from >= 0 && s.from < s.to;
   if (!ok) throw fail("E_USAGE", `segments must be { from, to } with integers 0 <= from < to (the worker runs from..to-1), got ${JSON.stringify(s)}`);
 }
 
-function asEdgecutError(e: unknown): EdgecutError {
-  return e instanceof EdgecutError ? e : fail("E_BROKER", `publishing failed: ${(e as Error)?.message ?? String(e)}`, e);
-}

@@ -4,7 +4,7 @@
  * The Inbox only turns messages into events; which request they belong to, and what to do with
  * them, is the client's business.
  */
-import { EdgecutError, fail } from "../errors.js";
+import { asEdgecutError, type EdgecutError, fail } from "../errors.js";
 import { decodeFrame, peekHeader, Reassembler, type Frame, type ReplyHeader } from "../wire/index.js";
 
 /** A whole reply frame addressed to this device. */
@@ -35,7 +35,7 @@ export interface InboxOptions {
   deviceId: string;
   /** Most bytes of partial frames held at once. */
   maxBytes: number;
-  /** A fragmented reply must complete within this many ms of its first fragment. */
+  /** A fragmented reply must complete within this many ms of its first fragment (raised by coverTimeout). */
   timeoutMs: number;
   clock: () => number;
 }
@@ -56,7 +56,7 @@ export class Inbox {
     try {
       frameBytes = this.reassembler.push(payload);
     } catch (e) {
-      this.on.bad(asEdgecutError(e), requestId, false);
+      this.on.bad(unexpected(e), requestId, false);
       return;
     }
     if (frameBytes === undefined) return;
@@ -65,7 +65,7 @@ export class Inbox {
     try {
       frame = decodeFrame(frameBytes);
     } catch (e) {
-      const err = asEdgecutError(e);
+      const err = unexpected(e);
       // A frame that carries a fragment's header did not come from reassembly (a fragment with a
       // bad version passes through the Reassembler): a stray message, not an unreadable reply.
       this.on.bad(err, peekHeader(frameBytes)?.header?.requestId ?? requestId, err.code !== "E_FRAGMENT");
@@ -85,12 +85,18 @@ export class Inbox {
     this.on.reply({ header: h, tensors: frame.tensors, receivedAt, decodeMs });
   }
 
+  /**
+   * Lets a fragmented reply take at least `ms` to arrive whole: the client calls it with each
+   * request's timeout, so the bound covers the largest timeout of any request it sends.
+   */
+  coverTimeout(ms: number): void {
+    this.reassembler.extendTimeout(ms);
+  }
+
   /** Drops partial replies past their time (frees their memory). */
   sweep(): void {
     this.reassembler.sweep();
   }
 }
 
-function asEdgecutError(e: unknown): EdgecutError {
-  return e instanceof EdgecutError ? e : fail("E_INTERNAL", `unexpected error receiving a reply: ${(e as Error)?.message ?? String(e)}`, e);
-}
+const unexpected = (e: unknown): EdgecutError => asEdgecutError(e, "E_INTERNAL", "unexpected error receiving a reply");

@@ -19,8 +19,6 @@ export interface SplitPlan {
   send: string[];
   /** Model outputs the worker must return (those of segments k..n-1; empty for k = n). */
   wantOutputs: string[];
-  /** Model outputs the device's segments produce. */
-  localOutputs: string[];
 }
 
 /** Plans a run at split point k (an integer 0..n). E_USAGE for a k outside 0..n, E_MANIFEST for a missing cut. */
@@ -30,7 +28,6 @@ export function planSplit(manifest: Manifest, k: number): SplitPlan {
     throw fail("E_USAGE", `split point ${String(k)} is not an integer from 0 (everything in the cloud) to ${n} (everything on the device) for this ${n}-segment split`);
   }
   const local = manifest.segments.slice(0, k);
-  const localOutputs = local.flatMap((s) => s.outputs.filter((o) => o.modelOutput).map((o) => o.name));
   const wantOutputs = manifest.segments.slice(k).flatMap((s) => s.outputs.filter((o) => o.modelOutput).map((o) => o.name));
   let send: string[];
   if (k === n) send = [];
@@ -40,5 +37,5 @@ export function planSplit(manifest: Manifest, k: number): SplitPlan {
     if (cut === undefined) throw fail("E_MANIFEST", `the manifest lists no cut after segment ${k - 1}; re-run the split`);
     send = [...cut.tensors.map((t) => t.name), ...cut.modelInputs];
   }
-  return { k, n, local, send, wantOutputs, localOutputs };
+  return { k, n, local, send, wantOutputs };
 }

@@ -26,7 +26,7 @@ export interface OffloadClientOptions {
    * bounds how long a fragmented reply may take to arrive whole.
    */
   timeoutMs?: number;
-  /** Default number of retries after the first attempt, on a timeout or an E_BUSY reply (default 2). */
+  /** Default number of retries after the first attempt, on a timeout or an E_BUSY, E_FRAGMENT or E_EXPIRED reply (default 2). */
   retries?: number;
   /**
    * Largest transport message, in payload bytes; larger frames travel as fragments. Default: the
@@ -95,7 +95,7 @@ export interface OffloadMetrics {
   inFlight: number;
   /** Attempts published (first attempts and retries). */
   attempts: number;
-  /** Attempts repeated after a timeout or E_BUSY. */
+  /** Attempts repeated after a timeout or an E_BUSY, E_FRAGMENT or E_EXPIRED reply. */
   retries: number;
   /** Attempts that timed out. */
   timeouts: number;
@@ -103,6 +103,11 @@ export interface OffloadMetrics {
   busyReplies: number;
   /** Other error replies received. */
   errorReplies: number;
+  /**
+   * Error replies (counted in busyReplies or errorReplies too) taken as the answer to an attempt
+   * that had timed out and been superseded by a retry: ignored, the retry's answer decides.
+   */
+  supersededReplies: number;
   /** Replies for a request that had already finished (a retry's second answer, a redelivery). Dropped. */
   duplicateReplies: number;
   /** Replies for a request id this client is not waiting for and does not remember. Dropped. */

@@ -4,7 +4,7 @@
  * probe and the embedded aedes broker.
  */
 export type { MessageHandler, Transport, TransportEvent } from "./transport.js";
-export { connectMqtt, MQTT_DEFAULTS, type MqttOptions } from "./mqtt.js";
+export { connectMqtt, redactUrl, MQTT_DEFAULTS, type MqttOptions } from "./mqtt.js";
 export { createMemoryBus, MemoryBus, MemoryTransport, type MemoryBusOptions } from "./memory.js";
 export { startEmbeddedBroker, type EmbeddedBroker, type EmbeddedBrokerOptions } from "./embedded-broker.js";
 export { probeSharedSubscription, PROBE_TIMEOUT_MS, type ProbeOptions } from "./probe.js";
@@ -14,4 +14,4 @@ export {
   type RequestAddress, type Topics,
 } from "./topics.js";
 export { topicMatches, parseFilter, isValidFilter, isValidTopic, type ParsedFilter } from "./topic-match.js";
-export { checkPublishSize, publishPacketSize } from "./limits.js";
+export { checkPublishSize, publishPacketSize, messageCap, DEFAULT_MAX_MESSAGE_BYTES } from "./limits.js";

@@ -8,6 +8,12 @@ import { fail } from "../errors.js";
 /** Largest Remaining Length an MQTT packet can carry (MQTT 3.1.1 §2.2.3: 268,435,455 bytes). */
 export const MQTT_MAX_REMAINING_LENGTH = 268_435_455;
 
+/**
+ * Largest message payload when neither the options nor the broker name one: 128 MiB, half of
+ * MQTT's largest packet (MQTT 3.1.1 §2.2.3). Shared by the offload client and the cloud worker.
+ */
+export const DEFAULT_MAX_MESSAGE_BYTES = 128 * 2 ** 20;
+
 /** Bytes of the variable-length Remaining Length field (MQTT 3.1.1 §2.2.3). */
 function remainingLengthBytes(n: number): number {
   return n < 128 ? 1 : n < 16_384 ? 2 : n < 2_097_152 ? 3 : 4;
@@ -34,4 +40,18 @@ export function checkPublishSize(topic: string, payloadBytes: number, protocolVe
     const whose = maxPacketSize === undefined ? "the MQTT limit" : "the broker's Maximum Packet Size";
     throw fail("E_BROKER", `a message of ${payloadBytes} bytes to ${topic} makes a ${size}-byte packet, over ${whose} of ${limit} bytes; send smaller messages (split the payload)`);
   }
+}
+
+/**
+ * The message cap for payloads published to `topic`: the smaller of `configured` and the
+ * broker's Maximum Packet Size minus the PUBLISH overhead of `topic` (MQTT 5; absent in 3.1.1),
+ * whichever of the two is known, else DEFAULT_MAX_MESSAGE_BYTES. Read it at publish time: a
+ * reconnect may bring another broker limit. At least 1.
+ */
+export function messageCap(topic: string, configured: number | undefined, link: { readonly maxPacketSize: number | undefined; readonly protocolVersion: 4 | 5 }): number {
+  const packet = link.maxPacketSize;
+  // The PUBLISH overhead of a payload as large as the packet bounds the overhead of any smaller one.
+  const fromBroker = packet === undefined ? undefined : Math.max(1, packet - (publishPacketSize(topic, packet, link.protocolVersion) - packet));
+  if (configured === undefined) return fromBroker ?? DEFAULT_MAX_MESSAGE_BYTES;
+  return fromBroker === undefined ? configured : Math.min(configured, fromBroker);
 }

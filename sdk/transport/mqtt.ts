@@ -8,8 +8,10 @@
  *   3.1.1 and takes the fallback; mosquitto 2 takes MQTT 5. Nothing on the wire needs MQTT 5.
  * - QoS 1 for every publish and subscription (MQTT 3.1.1 §4.3.2).
  * - Clean sessions (MQTT 3.1.1 §3.1.2.4). After a reconnect the transport subscribes again
- *   itself (the broker kept no session) and emits "connected" once the SUBACKs are in, so a
- *   caller that hears "connected" can rely on its subscriptions. QoS 1 publishes still in
+ *   itself (the broker kept no session) and emits "connected" once every SUBACK is in, so a
+ *   caller that hears "connected" can rely on its subscriptions. A SUBSCRIBE the broker refuses
+ *   or fails then is tried again with a doubling backoff (100 ms up to 5 s) until it succeeds or
+ *   the connection drops; "connected" waits for it. QoS 1 publishes still in
  *   flight are resent by mqtt.js on the new connection (MQTT 3.1.1 §4.4); a publish made during
  *   an outage resolves after the reconnect, so callers bound their waits with their own timeouts.
  * - Size: on MQTT 5 a publish over the broker's Maximum Packet Size (MQTT 5 §3.2.2.3.6) fails
@@ -45,6 +47,9 @@ export interface MqttOptions {
 /** Defaults of {@link MqttOptions}. */
 export const MQTT_DEFAULTS = { keepaliveSec: 10, connectTimeoutMs: 5000, reconnectPeriodMs: 1000 } as const;
 
+/** Backoff between attempts to restore a subscription after a reconnect: first, and cap. */
+const RESUBSCRIBE_BACKOFF_MS = { first: 100, max: 5000 } as const;
+
 /** MQTT 3.1.1 §3.2.2.3 return code 1 / MQTT 5 §3.2.2.2 reason code 0x84: unsupported protocol version. */
 const UNSUPPORTED_VERSION_CODES = new Set([1, 0x84]);
 
@@ -55,16 +60,17 @@ class AttemptError extends Error {
   }
 }
 
-/** The URL with any password replaced, for error messages. */
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (!u.password) return url;
-    u.password = "***";
-    return u.toString();
-  } catch {
-    return url;
-  }
+/**
+ * The URL with its userinfo (user name and password, or a token in the user name) replaced by
+ * `***`, for error messages and logs. Works on text that is no valid URL too: everything from
+ * the scheme's `//` (or the start) to the last `@` goes, so nothing of a password with
+ * unescaped `/`, `#` or `@` in it survives.
+ */
+export function redactUrl(url: string): string {
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0] ?? "";
+  const rest = url.slice(scheme.length);
+  const at = rest.lastIndexOf("@");
+  return at < 0 ? url : `${scheme}***@${rest.slice(at + 1)}`;
 }
 
 function checkNumber(name: string, v: number | undefined, min: number): void {
@@ -83,7 +89,7 @@ export async function connectMqtt(opts: MqttOptions): Promise<Transport> {
   checkNumber("keepaliveSec", opts.keepaliveSec, 0);
   checkNumber("connectTimeoutMs", opts.connectTimeoutMs, 1);
   checkNumber("reconnectPeriodMs", opts.reconnectPeriodMs, 0);
-  const url = redact(opts.url);
+  const url = redactUrl(opts.url);
   checkScheme(opts.url, url);
   const deadline = Date.now() + (opts.connectTimeoutMs ?? MQTT_DEFAULTS.connectTimeoutMs);
   const versions: Array<4 | 5> = wanted === "auto" ? [5, 4] : [wanted];
@@ -124,7 +130,9 @@ function checkScheme(raw: string, shown: string): void {
   } catch {
     throw fail("E_USAGE", `broker URL ${JSON.stringify(shown)} is not a URL; expected e.g. mqtt://127.0.0.1:1883`);
   }
-  if (!SCHEMES.has(scheme)) throw fail("E_USAGE", `broker URL ${shown} has scheme ${scheme}; expected mqtt://, mqtts://, ws:// or wss://`);
+  // "user:pass@host" parses with the scheme "user:": name a scheme only when the redacted URL shows it.
+  const what = shown.toLowerCase().startsWith(scheme) ? `has scheme ${scheme}` : "has no scheme";
+  if (!SCHEMES.has(scheme)) throw fail("E_USAGE", `broker URL ${shown} ${what}; expected mqtt://, mqtts://, ws:// or wss://`);
 }
 
 /** Turns off Nagle's algorithm on the client's current socket (TCP and TLS; WebSockets have no such knob). */
@@ -151,7 +159,7 @@ function attempt(opts: MqttOptions, version: 4 | 5, deadline: number): Promise<{
     });
   } catch (e) {
     // mqtt.js throws synchronously for a URL it cannot use (no or unknown protocol).
-    return Promise.reject(fail("E_BROKER", `cannot connect to the MQTT broker at ${redact(opts.url)}: ${(e as Error).message} (expected e.g. mqtt://127.0.0.1:1883)`));
+    return Promise.reject(fail("E_BROKER", `cannot connect to the MQTT broker at ${redactUrl(opts.url)}: ${(e as Error).message} (expected e.g. mqtt://127.0.0.1:1883)`));
   }
   // mqtt.js reports failed (re)connect attempts as "error" events, and an EventEmitter without
   // an "error" listener throws; this one stays for the client's life (outages are reported as
@@ -202,6 +210,10 @@ class MqttTransport implements Transport {
   private online = true;
   private closing: Promise<void> | undefined;
   private max: number | undefined;
+  /** Counts connections: a restore started for an earlier one gives up. */
+  private generation = 0;
+  /** The backoff timer of a restore in progress, cleared by close(). */
+  private restoreTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly client: MqttClient, readonly protocolVersion: 4 | 5, connack: IConnackPacket) {
     this.max = maxPacketSizeOf(connack);
@@ -214,7 +226,7 @@ class MqttTransport implements Transport {
     client.on("connect", (ack) => {
       if (this.closing) return;
       this.max = maxPacketSizeOf(ack);
-      void this.restore();
+      void this.restore(++this.generation);
     });
   }
 
@@ -290,15 +302,34 @@ class MqttTransport implements Transport {
     }
   }
 
-  /** After a reconnect: subscribe to every filter again, then report "connected". */
-  private async restore(): Promise<void> {
-    await Promise.allSettled(this.handlers.filters().map((f) => this.sendSubscribe(f)));
-    if (this.closing || !this.client.connected || this.online) return;
+  /**
+   * After a reconnect: subscribe to every filter again, retrying the ones that fail with a
+   * doubling backoff, then report "connected" (only once all are back). Gives up when the
+   * transport closes or the connection drops (the next connection restores them again).
+   */
+  private async restore(generation: number): Promise<void> {
+    const current = (): boolean => !this.closing && this.client.connected && generation === this.generation;
+    let todo = this.handlers.filters();
+    let delay: number = RESUBSCRIBE_BACKOFF_MS.first;
+    for (;;) {
+      const results = await Promise.allSettled(todo.map((f) => this.sendSubscribe(f)));
+      if (!current()) return;
+      // A filter unsubscribed meanwhile needs no retry; one subscribed meanwhile was sent by subscribe().
+      const live = new Set(this.handlers.filters());
+      todo = todo.filter((f, i) => results[i]!.status === "rejected" && live.has(f));
+      if (todo.length === 0) break;
+      await new Promise<void>((resolve) => { this.restoreTimer = setTimeout(resolve, delay); });
+      this.restoreTimer = undefined;
+      if (!current()) return;
+      delay = Math.min(delay * 2, RESUBSCRIBE_BACKOFF_MS.max);
+    }
+    if (this.online) return;
     this.online = true;
     this.emit("connected");
   }
 
   private async shutdown(): Promise<void> {
+    clearTimeout(this.restoreTimer);
     const unacked = this.pending.size > 0;
     const closed = fail("E_BROKER", "the transport was closed before the broker acknowledged the publish");
     for (const reject of [...this.pending]) reject(closed);

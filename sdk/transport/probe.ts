@@ -23,7 +23,8 @@ export const PROBE_TIMEOUT_MS = 500;
  * subscription (MQTT 5 SUBACK 0x9E "Shared Subscriptions not supported"). Unsubscribes after.
  * A worker that gets false should subscribe with the plain filter and warn that a second
  * worker on the same broker would run every request again. Throws E_USAGE for a bad prefix
- * and E_BROKER when the probe message cannot be published.
+ * and E_BROKER when publishing the probe message fails within the timeout; a publish still
+ * pending then (the broker is unreachable) counts as false.
  */
 export async function probeSharedSubscription(transport: Transport, prefix: string, opts: ProbeOptions = {}): Promise<boolean> {
   const timeoutMs = opts.timeoutMs ?? PROBE_TIMEOUT_MS;
@@ -39,9 +40,12 @@ export async function probeSharedSubscription(transport: Transport, prefix: stri
   }
   let timer: NodeJS.Timeout | undefined;
   try {
-    await transport.publish(topic, new Uint8Array(0));
+    // The wait starts before the publish: during an outage a QoS 1 publish resolves only after
+    // the reconnect, and the probe must still answer within its timeout.
     const late = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), timeoutMs); });
-    return await Promise.race([delivered.then(() => true), late]);
+    const sent = transport.publish(topic, new Uint8Array(0));
+    sent.catch(() => undefined); // a failure after the timeout has no one left to tell
+    return await Promise.race([sent.then(() => delivered).then(() => true), late]);
   } finally {
     clearTimeout(timer);
     await transport.unsubscribe(filter).catch(() => undefined);

@@ -7,7 +7,8 @@
  *
  * The worker answers on the reply topic derived from the topic a request arrived on, so a
  * device cannot make a worker publish anywhere else. Workers of one pool subscribe to
- * `$share/<group>/<prefix>/v1/req/+/<splitId>` (MQTT 5 §4.8.2) so each request runs once.
+ * `$share/<group>/<prefix>/v1/req/+/+` (MQTT 5 §4.8.2: every device, every split the group
+ * serves) so each request runs once; workerFilter can also name a single split.
  * Every id becomes one topic level, hence the validation: no `/`, no wildcards, no NUL.
  */
 import { fail } from "../errors.js";

@@ -24,7 +24,8 @@ interface Planned {
   tensor: HostTensor;
 }
 
-function checkEncoding(e: unknown, where: string): Encoding {
+/** `e` as an Encoding; E_USAGE naming `where` (the option) when it is not one of ENCODINGS. */
+export function checkEncoding(e: unknown, where = "encoding"): Encoding {
   if (!ENCODINGS.includes(e as Encoding)) throw fail("E_USAGE", `${where} is ${JSON.stringify(e)}; expected one of ${ENCODINGS.join(", ")}`);
   return e as Encoding;
 }

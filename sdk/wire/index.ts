@@ -8,7 +8,7 @@ export {
   type Encoding, type WireLimits, type WireType, type RequestHeader, type ReplyHeader, type FrameHeader, type Frame,
   type FragmentHeader, type TensorEntry,
 } from "./types.js";
-export { encodeFrame, encodedByteLength, type EncodeOptions } from "./encode.js";
+export { encodeFrame, encodedByteLength, checkEncoding, type EncodeOptions } from "./encode.js";
 export { decodeFrame } from "./decode.js";
 export { peekHeader, type PeekedHeader } from "./prefix.js";
 export { fragmentFrame } from "./fragment.js";

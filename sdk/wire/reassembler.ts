@@ -49,7 +49,7 @@ const MAX_REMEMBERED = 4096;
  */
 export class Reassembler {
   private readonly maxBytes: number;
-  private readonly timeoutMs: number;
+  private timeoutMs: number;
   private readonly maxPending: number;
   private readonly now: () => number;
   private readonly pending = new Map<string, PartialFrame>();
@@ -72,6 +72,20 @@ export class Reassembler {
   /** Bytes currently reserved by partial frames. */
   get bytesInFlight(): number {
     return this.inFlight;
+  }
+
+  /** The current time bound of a frame, in ms. */
+  get frameTimeoutMs(): number {
+    return this.timeoutMs;
+  }
+
+  /**
+   * Raises the time bound to `ms` when it is larger (never lowers it, so deadlines stay in the
+   * order they were set); frames pending already get the new bound too. E_USAGE unless positive.
+   */
+  extendTimeout(ms: number): void {
+    if (typeof ms !== "number" || !(ms > 0)) throw fail("E_USAGE", `Reassembler timeoutMs is ${String(ms)}; it must be a positive number`);
+    if (ms > this.timeoutMs) this.timeoutMs = ms;
   }
 
   /** Partial frames currently held. */
@@ -162,7 +176,7 @@ export class Reassembler {
       if (this.expired.length > MAX_REMEMBERED) this.expired.shift();
     }
     for (const [key, until] of this.finished) {
-      if (until > t) break; // insertion order is deadline order: same timeoutMs, monotonic clock
+      if (until > t) break; // insertion order is deadline order: timeoutMs never shrinks, monotonic clock
       this.finished.delete(key);
     }
   }

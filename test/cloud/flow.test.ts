@@ -6,6 +6,8 @@ import * as path from "node:path";
 import { before, test } from "node:test";
 import { startWorker } from "../../cloud-stub/worker.js";
 import { createMemoryBus } from "../../sdk/transport/memory.js";
+import type { Transport } from "../../sdk/transport/transport.js";
+import { encodeFrame, fragmentFrame, peekHeader } from "../../sdk/wire/index.js";
 import type { HostTensor } from "../../sdk/runtime/tensor.js";
 import { captureLogger, errorOf, FakeDevice, GatedFactory, makeSplit, maxAbsDiff, referenceChain, silent, tempDir, until, type TestSplit } from "./support.js";
 
@@ -85,6 +87,55 @@ test("a paused worker with a full queue refuses more; ttl running out while queu
   }
 });
 
+test("a duplicate of a queued request moves its deadline to the duplicate's ttl (injected clock)", async () => {
+  const bus = createMemoryBus();
+  let clock = 1000;
+  const worker = await startWorker({ transport: bus.connect(), models, logger: silent, concurrency: 1, queue: 4, now: () => clock });
+  const device = await new FakeDevice(bus.connect(), "pi-1").start();
+  try {
+    worker.pause();
+    await device.send(header("kept", 500), input());
+    await until(() => worker.metrics().queued === 1, "a queued request");
+    clock += 400;
+    await device.send(header("kept", 500), input()); // the device's retry: it still waits
+    await until(() => worker.metrics().duplicatesInFlight === 1, "the duplicate to be seen");
+    clock += 400; // 800 ms after the original (ttl 500), 400 after the duplicate
+    worker.resume();
+    const kept = await device.reply("kept");
+    assert.ok(kept.header.ok, "the duplicate's ttl kept the queued request alive");
+    assert.equal(kept.header.queueMs, 800);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(device.repliesTo("kept").length, 1, "one reply answers both copies");
+    const m = worker.metrics();
+    assert.deepEqual([m.computed, m.expired], [1, 0]);
+  } finally {
+    await worker.stop();
+  }
+});
+
+test("a duplicate's ttl extends a queued request only up to its own end: past both, E_EXPIRED", async () => {
+  const bus = createMemoryBus();
+  let clock = 1000;
+  const worker = await startWorker({ transport: bus.connect(), models, logger: silent, concurrency: 1, queue: 4, now: () => clock });
+  const device = await new FakeDevice(bus.connect(), "pi-1").start();
+  try {
+    worker.pause();
+    await device.send(header("gone", 500), input());
+    await until(() => worker.metrics().queued === 1, "a queued request");
+    clock += 400;
+    await device.send(header("gone", 500), input());
+    await until(() => worker.metrics().duplicatesInFlight === 1, "the duplicate to be seen");
+    clock += 501; // past the duplicate's deadline (1400 + 500) too
+    worker.resume();
+    const reply = await device.reply("gone");
+    assert.equal(errorOf(reply).code, "E_EXPIRED");
+    assert.match(errorOf(reply).message, /latest copy/);
+    assert.equal(reply.header.queueMs, 901);
+  } finally {
+    await worker.stop();
+  }
+});
+
 test("a duplicate request id is computed once; a later retry is answered from the cache", async () => {
   const bus = createMemoryBus();
   const gate = new GatedFactory();
@@ -150,4 +201,34 @@ test("stop() unsubscribes, finishes running and queued requests, sends their rep
   assert.equal(m.sessions.loaded, 0);
   assert.equal(m.running + m.queued, 0);
   assert.ok(log.records.some((r) => r.msg === "stopped"));
+});
+
+test("stop() also waits for error replies that start while it waits for others (a sweep's E_FRAGMENT)", async () => {
+  const bus = createMemoryBus();
+  let clock = 0;
+  const inner = bus.connect();
+  // Every publish of the worker takes 150 ms to be acknowledged; count the finished ones.
+  const done: string[] = [];
+  const slow: Transport = Object.assign(Object.create(Object.getPrototypeOf(inner) as object) as Transport, inner, {
+    publish: async (topic: string, payload: Uint8Array) => {
+      await new Promise((r) => setTimeout(r, 150));
+      await inner.publish(topic, payload);
+      done.push(peekHeader(payload)?.header?.requestId ?? "?");
+    },
+  });
+  const worker = await startWorker({ transport: slow, models, logger: silent, now: () => clock, sweepIntervalMs: 10, reassembly: { timeoutMs: 1000 }, probeTimeoutMs: 400 });
+  const device = await new FakeDevice(bus.connect(), "pi-1").start();
+  // A fragmented request missing its last fragment, and a request refused at once (slow to send).
+  const frame = encodeFrame({ kind: "request", ...header("partial") }, { x: { type: "float32", dims: [64, 32], data: new Float32Array(2048) } });
+  const parts = fragmentFrame(frame, 2048, { requestId: "partial", deviceId: "pi-1" });
+  for (const p of parts.slice(0, -1)) await device.publishRaw(split.manifest.splitId, p);
+  await device.send({ ...header("refused"), segments: { from: 0, to: 9 } }, input());
+  await until(() => worker.metrics().errors.E_SEGMENT_RANGE === 1, "the refusal to be under way");
+  const stopping = worker.stop();
+  await new Promise((r) => setTimeout(r, 40)); // stop() now waits for the refusal's publish
+  clock += 1001; // the next sweep answers the partial frame while stop() waits
+  await until(() => worker.metrics().errors.E_FRAGMENT === 1, "the sweep's E_FRAGMENT to be under way");
+  await stopping;
+  assert.ok(done.includes("refused"));
+  assert.ok(done.includes("partial"), "stop() resolved before the E_FRAGMENT reply was sent");
 });

@@ -87,6 +87,46 @@ for (const lost of ["not the frame's designated fragment", "its designated fragm
   });
 }
 
+/** A fragment message rebuilt with its JSON header padded by `pad` spaces (still valid JSON). */
+function padHeader(msg: Uint8Array, pad: number): Uint8Array {
+  const view = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
+  const len = view.getUint32(6, true);
+  const json = new TextEncoder().encode(new TextDecoder().decode(msg.subarray(10, 10 + len)) + " ".repeat(pad));
+  const out = new Uint8Array(10 + json.length + msg.length - 10 - len);
+  out.set(msg.subarray(0, 10));
+  new DataView(out.buffer).setUint32(6, json.length, true);
+  out.set(json, 10);
+  out.set(msg.subarray(10 + len), 10 + json.length);
+  return out;
+}
+
+for (const kind of ["another protocol version", "a header over the fragment size"] as const) {
+  test(`fragments the Reassembler cannot take (${kind}) -> one error reply per request, not one per fragment`, async () => {
+    const bus = createMemoryBus();
+    const worker = await startWorker({ transport: bus.connect(), models, logger: silent });
+    const device = await new FakeDevice(bus.connect(), "pi-1").start();
+    try {
+      const frame = encodeFrame({ kind: "request", ...header("odd") }, { x: ref.get("x")! });
+      const parts = fragmentFrame(frame, 16 * 1024, { requestId: "odd", deviceId: "pi-1" });
+      assert.ok(parts.length > 4);
+      for (const part of parts) {
+        let m = part;
+        if (kind === "another protocol version") m[4] = 2; // u16 LE version at offset 4
+        else m = padHeader(part, 5000);
+        await device.publishRaw(split.manifest.splitId, m);
+      }
+      const reply = await device.reply("odd");
+      assert.equal(errorOf(reply).code, kind === "another protocol version" ? "E_PROTOCOL_VERSION" : "E_FRAGMENT");
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(device.repliesTo("odd").length, 1);
+      // Another request is answered on its own.
+      assert.ok((await device.request(header("fine"), { x: ref.get("x")! }, { maxMessageBytes: 16 * 1024 })).header.ok);
+    } finally {
+      await worker.stop();
+    }
+  });
+}
+
 test("fragments naming another device than their topic -> one E_DEVICE_MISMATCH to the topic's device", async () => {
   const bus = createMemoryBus();
   const log = captureLogger();

@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { before, test } from "node:test";
 import { startWorker, type Worker } from "../../cloud-stub/worker.js";
-import { parseByteSize } from "../../sdk/cli/cmd-cloud.js";
+import { parseByteSize } from "../../sdk/cli/flags.js";
 import { createMemoryBus } from "../../sdk/transport/memory.js";
 import type { HostTensor } from "../../sdk/runtime/tensor.js";
 import { captureLogger, FakeDevice, makeSplit, referenceChain, silent, tempDir, until, type TestSplit } from "./support.js";

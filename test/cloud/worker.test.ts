@@ -163,6 +163,41 @@ describe("requests the worker cannot run", () => {
     }
   });
 
+  test("shapes are checked against the manifest before queueing: rank, fixed dims, one value per symbolic dim, maxDim", async () => {
+    const own = createMemoryBus();
+    const w = await startWorker({ transport: own.connect(), models, logger: log.logger, maxDim: 64 });
+    try {
+      const d = await new FakeDevice(own.connect(), "pi-1").start();
+      const mlpReq = (id: string) => ({ requestId: id, deviceId: "pi-1", splitId: mlp.manifest.splitId, segments: { from: 0, to: 1 }, ttlMs: 1000 });
+      const f32 = (dims: number[]): HostTensor => ({ type: "float32", dims, data: new Float32Array(dims.reduce((a, b) => a * b, 1)) });
+      // mlp's x is [batch, 32].
+      const rank = errorOf(await d.request(mlpReq("rank"), { x: f32([1, 2, 32]) }));
+      assert.equal(rank.code, "E_FRAME");
+      assert.match(rank.message, /"x".*rank 2 \[batch, 32\].*rank 3 \[1, 2, 32\]/);
+      const width = errorOf(await d.request(mlpReq("width"), { x: f32([2, 33]) }));
+      assert.equal(width.code, "E_FRAME");
+      assert.match(width.message, /"x".*dim 1 must be 32/);
+      const huge = errorOf(await d.request(mlpReq("huge"), { x: f32([65, 32]) }));
+      assert.equal(huge.code, "E_FRAME_LIMIT");
+      assert.match(huge.message, /"x".*\(batch\) is 65, over this worker's limit of 64/);
+      assert.ok((await d.request(mlpReq("fits"), { x: f32([64, 32]) })).header.ok, "a batch of maxDim runs");
+      // tiny-gpt's first segment reads input_ids [batch, sequence] and attention_mask [batch, ...]: batch must agree.
+      const ref = env.get(gpt.manifest.splitId)!;
+      const tensors = requestTensors(gpt.manifest, 0, 1, ref);
+      const seg0 = gpt.manifest.segments[0]!;
+      const mask = seg0.inputs.find((t) => t.name === "attention_mask")!;
+      assert.equal(mask.shape[0], "batch");
+      const [, total] = tensors.attention_mask!.dims;
+      tensors.attention_mask = { type: "int64", dims: [2, total!], data: new BigInt64Array(2 * total!).fill(1n) };
+      const batch = errorOf(await d.request({ requestId: "batch", deviceId: "pi-1", splitId: gpt.manifest.splitId, segments: { from: 0, to: 1 }, ttlMs: 1000 }, tensors));
+      assert.equal(batch.code, "E_FRAME");
+      assert.match(batch.message, /"attention_mask".*\(batch\) is 2, but "input_ids".* batch = 1/);
+      assert.equal(w.metrics().computed, 1, "only the request that fits ran");
+    } finally {
+      await w.stop();
+    }
+  });
+
   test("metrics count every error reply by code", () => {
     const m = worker.metrics();
     for (const code of ["E_UNKNOWN_SPLIT", "E_SEGMENT_RANGE", "E_DEVICE_MISMATCH", "E_PROTOCOL_VERSION"]) assert.equal(m.errors[code], 1, code);

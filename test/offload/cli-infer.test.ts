@@ -104,8 +104,9 @@ test("infer over MQTT (embedded broker, fake worker): every k < n, fragmented at
     assert.ok(compareOutputs(f.expected, readTensorFile(out), { atol: 1e-5, rtol: 0 }).ok, `k=${k}`);
   }
   const text = await runCli(["infer", f.manifestPath, "--split", "1", "--broker", broker.url, "--inputs", inputs, "--out", out,
-    "--prefix", "site-3/edgecut", "--device-id", "cli-dev", "--encoding", "int8"]);
+    "--prefix", "site-3/edgecut", "--device-id", "cli-dev", "--encoding", "int8", "--max-message-bytes", "0.25kib"]);
   assert.equal(text.code, 0, text.stderr);
+  assert.ok(worker.requests.at(-1)!.messages > 1, "--max-message-bytes takes the units of `edgecut cloud` (0.25kib = 256 bytes)");
   assert.match(text.stdout, /device cli-dev, int8-row/);
   assert.match(text.stdout, /round trip.*cloud compute .* ms, queue .* ms, network and broker .* ms; 1 attempt/);
   assert.match(text.stdout, /outputs written to/);

@@ -8,6 +8,7 @@ import { SplitRunner } from "../../sdk/offload/split-runner.js";
 import { compareOutputs } from "../../sdk/runtime/compare.js";
 import { publishPacketSize } from "../../sdk/transport/limits.js";
 import { createMemoryBus } from "../../sdk/transport/memory.js";
+import type { Transport } from "../../sdk/transport/transport.js";
 import { PREFIX_BYTES, type FragmentHeader } from "../../sdk/wire/index.js";
 import { splitFixture, startFakeWorker, tapTransport, type Tap } from "./support.js";
 
@@ -78,4 +79,36 @@ test("without maxMessageBytes the broker's Maximum Packet Size caps each PUBLISH
   for (const m of tap.published) assert.ok(publishPacketSize(m.topic, m.payload.byteLength, 5) <= packet);
   // The cap is used to the full: the first fragment fills its packet but for the header's slack.
   assert.ok(publishPacketSize(tap.published[0]!.topic, tap.published[0]!.payload.byteLength, 5) > packet - 64);
+});
+
+test("a configured maxMessageBytes above the broker's Maximum Packet Size is capped by it (the smaller of the two)", async (t) => {
+  const packet = 4096;
+  // The client is configured for 64 KiB messages, which this broker would refuse.
+  const { f, runner, tap } = await rig(t, { busPacket: packet, clientCap: 64 * 1024 });
+  const r = await runner.run(f.inputs, 1);
+  assert.ok(compareOutputs(f.expected, r.outputs, { atol: 1e-5, rtol: 0 }).ok);
+  assert.ok(tap.published.length > 1, "the request went out in fragments");
+  for (const m of tap.published) assert.ok(publishPacketSize(m.topic, m.payload.byteLength, 5) <= packet);
+});
+
+test("a reply whose fragments take longer than the client's default timeout completes within the request's own timeout", async (t) => {
+  const f = await wideGpt();
+  const bus = createMemoryBus();
+  const inner = bus.connect();
+  // The worker's messages leave 120 ms apart: the 64 KiB reply in 4 KiB fragments takes > 1.5 s.
+  const slow: Transport = Object.assign(Object.create(Object.getPrototypeOf(inner) as object) as Transport, inner, {
+    publish: async (topic: string, payload: Uint8Array) => {
+      await new Promise((r) => setTimeout(r, 120));
+      await inner.publish(topic, payload);
+    },
+  });
+  const worker = await startFakeWorker({ transport: slow, manifestPath: f.manifestPath, maxMessageBytes: CAP });
+  const client = new OffloadClient({ transport: bus.connect(), deviceId: "pi-7", timeoutMs: 300, retries: 0 });
+  await client.start();
+  const runner = await SplitRunner.open(f.manifestPath, { client });
+  t.after(async () => { await runner.close(); await client.close(); await worker.close(); });
+  const r = await runner.run(f.inputs, 1, { timeoutMs: 10_000 });
+  assert.ok(compareOutputs(f.expected, r.outputs, { atol: 1e-5, rtol: 0 }).ok);
+  assert.ok(r.breakdown.roundTripMs > 300, `the reply took ${r.breakdown.roundTripMs} ms, over the client's default timeout`);
+  assert.equal(worker.replies.at(-1)!.messages > 10, true);
 });

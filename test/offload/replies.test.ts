@@ -12,7 +12,8 @@ import { replyTopic, workerFilter } from "../../sdk/transport/topics.js";
 import { decodeFrame, encodeFrame, type ReplyHeader } from "../../sdk/wire/index.js";
 import { mlpSplit, sleep, startFakeWorker, tapTransport } from "./support.js";
 
-const REMOTE_CODES = ["E_EXPIRED", "E_SEGMENT_RANGE", "E_UNKNOWN_SPLIT", "E_DEVICE_MISMATCH", "E_RUNTIME", "E_FRAME", "E_FRAGMENT", "E_PROTOCOL_VERSION"] as const;
+// E_BUSY, E_EXPIRED and E_FRAGMENT are retried (retries.test.ts); every other code fails at once.
+const REMOTE_CODES = ["E_SEGMENT_RANGE", "E_UNKNOWN_SPLIT", "E_DEVICE_MISMATCH", "E_RUNTIME", "E_FRAME", "E_PROTOCOL_VERSION"] as const;
 
 test("an error reply fails the request at once with the reply's code (no retry); an unknown code becomes E_RUNTIME", async (t) => {
   const f = await mlpSplit();

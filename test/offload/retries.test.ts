@@ -1,5 +1,6 @@
 // Exactly one result per request id: timeouts retried with the same id, late and duplicate
-// replies dropped and counted, E_BUSY retried then surfaced, E_TIMEOUT when nobody answers.
+// replies dropped and counted, E_BUSY / E_FRAGMENT / E_EXPIRED retried then surfaced, error
+// replies to superseded attempts ignored, E_TIMEOUT when nobody answers.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { OffloadClient } from "../../sdk/offload/client.js";
@@ -99,6 +100,52 @@ test("E_BUSY past the retry budget surfaces as E_BUSY after 1 + retries attempts
   assert.equal(worker!.requests.length, 2);
   const m = client.metrics();
   assert.deepEqual([m.failed, m.failures.E_BUSY, m.busyReplies, m.inFlight], [1, 1, 2, 0]);
+});
+
+for (const code of ["E_FRAGMENT", "E_EXPIRED"]) {
+  test(`${code} is retried like E_BUSY (same id, same budget), and the request then succeeds`, async (t) => {
+    const refusal = { error: { code, message: `worker says ${code}` } };
+    const { f, worker, client, runner } = await rig(t, { behave: (n) => (n === 0 ? refusal : undefined), client: { retries: 1 } });
+    const r = await runner.run(f.inputs, 1);
+    assert.ok(compareOutputs(f.expected, r.outputs, { atol: 1e-5, rtol: 0 }).ok);
+    assert.equal(r.breakdown.attempts, 2);
+    assert.equal(new Set(worker!.requests.map((q) => q.header.requestId)).size, 1);
+    const m = client.metrics();
+    assert.deepEqual([m.errorReplies, m.retries, m.timeouts, m.succeeded, m.failed], [1, 1, 0, 1, 0]);
+  });
+
+  test(`${code} past the retry budget surfaces as ${code} after 1 + retries attempts`, async (t) => {
+    const { f, worker, client, runner } = await rig(t, { behave: () => ({ error: { code, message: `worker says ${code}` } }), client: { retries: 2 } });
+    await assert.rejects(runner.run(f.inputs, 1), { code, message: new RegExp(`worker says ${code}.*3 attempt`) });
+    assert.equal(worker!.requests.length, 3);
+    assert.deepEqual(client.metrics().failures, { [code]: 1 });
+  });
+}
+
+for (const code of ["E_FRAGMENT", "E_RUNTIME"]) {
+  test(`an error reply (${code}) to an attempt a retry superseded is ignored: the retry's answer decides`, async (t) => {
+    // Attempt 1 times out at 200 ms; the worker (one slot) answers it with an error at 300 ms,
+    // while attempt 2 (the last of the budget) is pending; attempt 2 is then answered ok.
+    const late = { delayMs: 300, error: { code, message: `late ${code} for attempt 1` } };
+    const { f, worker, client, runner } = await rig(t, { behave: (n) => (n === 0 ? late : undefined), client: { retries: 1, timeoutMs: 200 } });
+    const r = await runner.run(f.inputs, 1);
+    assert.ok(compareOutputs(f.expected, r.outputs, { atol: 1e-5, rtol: 0 }).ok);
+    assert.equal(r.breakdown.attempts, 2);
+    assert.equal(worker!.replies[0]!.header.ok, false, "the worker did answer attempt 1 with the error");
+    const m = client.metrics();
+    assert.deepEqual([m.supersededReplies, m.timeouts, m.succeeded, m.failed], [1, 1, 1, 0]);
+  });
+}
+
+test("an error reply to the current attempt still fails the request after an earlier one was superseded", async (t) => {
+  // Attempt 1 gets no answer at all (dropped); every later answer is E_RUNTIME. Each is taken for
+  // the answer of the attempt before (ignored) until the last attempt times out: the request then
+  // fails with the E_RUNTIME that came during it, not E_TIMEOUT.
+  const refusal = { error: { code: "E_RUNTIME", message: "model broke" } };
+  const { f, client, runner } = await rig(t, { behave: (n) => (n === 0 ? { drop: true } : refusal), client: { retries: 2, timeoutMs: 100 } });
+  await assert.rejects(runner.run(f.inputs, 1), { code: "E_RUNTIME", message: /model broke.*3 attempt/ });
+  const m = client.metrics();
+  assert.deepEqual([m.attempts, m.supersededReplies, m.failed, m.failures.E_RUNTIME], [3, 2, 1, 1]);
 });
 
 test("nobody answers: E_TIMEOUT after 1 + retries attempts, every one with the same request id", async (t) => {

@@ -3,8 +3,9 @@
 import assert from "node:assert/strict";
 import * as net from "node:net";
 import { after, before, describe, test } from "node:test";
+import { Aedes } from "aedes";
 import { EdgecutError, type ErrorCode } from "../../sdk/errors.js";
-import { connectMqtt, type MqttOptions } from "../../sdk/transport/mqtt.js";
+import { connectMqtt, redactUrl, type MqttOptions } from "../../sdk/transport/mqtt.js";
 import type { Transport } from "../../sdk/transport/transport.js";
 import { freePort, mosquittoSkipReason, startAedes, startMosquitto, type BrokerHandle, type MosquittoHandle } from "../support/brokers.js";
 import { Inbox, nextEvent } from "../support/inbox.js";
@@ -66,9 +67,25 @@ describe("connectMqtt: connect failures are E_BROKER, quick, and say why", () =>
     await assert.rejects(connectMqtt({ url: `mqtt://user:s3cret@127.0.0.1:${port}` }), (e: unknown) => {
       assert.ok(e instanceof EdgecutError);
       assert.doesNotMatch(e.message, /s3cret/);
-      assert.match(e.message, /user:\*\*\*@/);
+      // The whole userinfo goes, the user name too (it may be a token).
+      assert.doesNotMatch(e.message, /user/);
+      assert.match(e.message, /mqtt:\/\/\*\*\*@127\.0\.0\.1/);
       return true;
     });
+  });
+
+  test("credentials never appear in the error: a token as user name, a URL that does not parse", async () => {
+    const port = await freePort();
+    for (const url of [`mqtt://s3cret-token@127.0.0.1:${port}`, "mqtt://user:s3cret@bad host:1883", "mqtt://user:s3cret@[::1:1883", "user:s3cret@127.0.0.1:1883"]) {
+      await assert.rejects(connectMqtt({ url, connectTimeoutMs: 1000, reconnectPeriodMs: 0 }), (e: unknown) => {
+        assert.ok(e instanceof EdgecutError);
+        assert.doesNotMatch(e.message, /s3cret|user/, url);
+        assert.match(e.message, /\*\*\*@/, url);
+        return true;
+      });
+    }
+    assert.equal(redactUrl("mqtt://a:p/w#d@host:1883/x"), "mqtt://***@host:1883/x");
+    assert.equal(redactUrl("mqtts://host:8883"), "mqtts://host:8883");
   });
 
   test("malformed options are E_USAGE", async () => {
@@ -157,6 +174,48 @@ describe("connectMqtt on mosquitto", { skip: MOSQUITTO_SKIP }, () => {
     await sent;
     const got = await inbox.waitFor(1);
     assert.equal(new TextDecoder().decode(got[0]!.payload), "queued");
+  });
+});
+
+describe("after a reconnect, \"connected\" waits until every subscription is back", () => {
+  test("a SUBSCRIBE refused on reconnect is retried with a backoff; \"connected\" only once all are restored", async () => {
+    // An aedes that refuses (SUBACK 0x80) the next `refuse` SUBSCRIBEs of guarded/x, and whose
+    // server side can drop every connection without stopping.
+    let refuse = 0;
+    let refused = 0;
+    const broker = await Aedes.createBroker({
+      authorizeSubscribe: (_client, sub, done) => {
+        if (sub.topic === "guarded/x" && refuse > 0) { refuse--; refused++; done(null, null as never); return; }
+        done(null, sub);
+      },
+    });
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((sock) => { sockets.add(sock); sock.on("close", () => sockets.delete(sock)); broker.handle(sock); });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const { port } = server.address() as net.AddressInfo;
+    const t = await connectMqtt({ url: `mqtt://127.0.0.1:${port}`, reconnectPeriodMs: 20 });
+    try {
+      const inbox = new Inbox();
+      await t.subscribe("plain/x", inbox.handler);
+      await t.subscribe("guarded/x", inbox.handler);
+      const events: string[] = [];
+      t.on("connected", () => events.push("connected"));
+      t.on("disconnected", () => events.push("disconnected"));
+      refuse = 3;
+      const back = nextEvent(t, "connected", 10_000);
+      for (const sock of sockets) sock.destroy();
+      await back;
+      assert.equal(refused, 3, "the refused SUBSCRIBE was sent again until the broker took it");
+      assert.deepEqual(events, ["disconnected", "connected"], "one \"connected\", after the subscriptions were back");
+      await t.publish("guarded/x", new Uint8Array([7]));
+      const [m] = await inbox.waitFor(1);
+      assert.equal(m!.topic, "guarded/x");
+    } finally {
+      await t.close();
+      for (const sock of sockets) sock.destroy();
+      await new Promise<void>((r) => broker.close(() => r()));
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 });
 

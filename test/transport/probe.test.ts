@@ -3,6 +3,7 @@
 // on 3.1.1; the memory bus), false where it is a literal filter (aedes).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { fail } from "../../sdk/errors.js";
 import { createMemoryBus } from "../../sdk/transport/memory.js";
 import { connectMqtt } from "../../sdk/transport/mqtt.js";
 import { probeSharedSubscription } from "../../sdk/transport/probe.js";
@@ -38,6 +39,21 @@ describe("shared subscriptions on the memory bus", () => {
     assert.equal(await probeSharedSubscription(shared, PREFIX), true);
     const literal = createMemoryBus({ sharedSubscriptions: false }).connect();
     assert.equal(await probeSharedSubscription(literal, PREFIX, { timeoutMs: 100 }), false);
+  });
+
+  test("a probe whose publish never completes (an outage at start) answers false within its timeout; a failed publish is E_BROKER", async () => {
+    const inner = createMemoryBus().connect();
+    const stuck: Transport = Object.assign(Object.create(Object.getPrototypeOf(inner) as object) as Transport, inner, {
+      publish: () => new Promise<void>(() => undefined),
+    });
+    const t0 = Date.now();
+    const r = await Promise.race([probeSharedSubscription(stuck, PREFIX, { timeoutMs: 100 }), sleep(2000).then(() => "hung")]);
+    assert.equal(r, false);
+    assert.ok(Date.now() - t0 < 1000, `took ${Date.now() - t0} ms`);
+    const failing: Transport = Object.assign(Object.create(Object.getPrototypeOf(inner) as object) as Transport, inner, {
+      publish: () => Promise.reject(fail("E_BROKER", "publish failed: offline")),
+    });
+    await assert.rejects(probeSharedSubscription(failing, PREFIX, { timeoutMs: 100 }), { code: "E_BROKER" });
   });
 
   test("a group hands each message to one member, in turn; every group gets a copy; plain subscribers get all", async () => {

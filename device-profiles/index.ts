@@ -2,6 +2,7 @@
  * Device profiles: simulated boards (device-profiles/*.json), each checked against {@link ProfileSchema}.
  * `loadProfile("pi4-4gb")` reads a shipped profile, `loadProfile("./my-board.json")` any file.
  */
+import { fieldPath } from "../sdk/validation.js";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { fail } from "../sdk/errors.js";
@@ -11,13 +12,6 @@ export { ProfileSchema, ProfileId, type DeviceProfile, type NetworkPreset, type 
 
 /** The folder of the shipped profiles (this module's folder, in the source tree and in dist/). */
 export const PROFILES_DIR = import.meta.dirname;
-
-/** Formats a zod issue path as `network.wifi.rttMs.source`. */
-function fieldPath(p: readonly PropertyKey[]): string {
-  let s = "";
-  for (const k of p) s += typeof k === "number" ? `[${k}]` : s ? `.${String(k)}` : String(k);
-  return s || "(top level)";
-}
 
 /**
  * Checks profile JSON text; `where` names the file in errors. Throws E_PROFILE naming the file, the

@@ -11,6 +11,7 @@
  * - A `shape` entry is a dim value, a dim_param name, or null (unknown).
  * - `state` is reserved for recurrent state (KV cache) pairs; format 1 keeps it empty.
  */
+import { fieldPath } from "../validation.js";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { z } from "zod";
@@ -106,13 +107,6 @@ export function canonicalJson(value: unknown): string {
 export function computeSplitId(manifest: Omit<Manifest, "splitId"> & { splitId?: string }): string {
   const { splitId: _ignored, ...rest } = manifest;
   return sha256Hex(canonicalJson(rest));
-}
-
-/** Formats a zod issue path as `segments[1].outputs[0].type`. */
-function fieldPath(p: readonly PropertyKey[]): string {
-  let s = "";
-  for (const k of p) s += typeof k === "number" ? `[${k}]` : s ? `.${String(k)}` : String(k);
-  return s || "(top level)";
 }
 
 /** Parses and checks manifest text; `where` names the source. Throws E_MANIFEST naming the bad field's path. */

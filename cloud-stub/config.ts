@@ -43,10 +43,12 @@ export const WorkerConfigSchema = z.strictObject({
   /** Largest reply message; larger replies are fragmented. Default: the broker's limit when known, else 128 MiB. */
   maxMessageBytes: Bytes.optional(),
   /**
-   * Largest value a symbolic dim (batch, sequence, ...) of a request tensor may take (default 2^20);
-   * a larger one is refused with E_FRAME_LIMIT before the request is queued.
+   * Largest value a symbolic dim (batch, sequence, ...) of a request tensor may take; a larger one
+   * is refused with E_FRAME_LIMIT before the request is queued. Default 2^28, the wire format's
+   * element limit (a request must carry the bytes its dims claim anyway); operators serving
+   * sequence models lower it to bound what one request can make the worker compute.
    */
-  maxDim: PositiveInt.default(2 ** 20),
+  maxDim: PositiveInt.default(2 ** 28),
   /** Decoder limits (docs/wire-format.md §6) over DEFAULT_LIMITS. */
   limits: LimitsSchema.default({}),
   /** Reassembly of fragmented requests: bytes of partial frames held at once, and time to complete one. */

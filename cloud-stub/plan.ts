@@ -28,8 +28,8 @@ export interface Refusal {
 
 const list = (names: readonly string[]): string => names.map((n) => JSON.stringify(n)).join(", ");
 
-/** Largest value a symbolic dim of a request tensor may take when none is configured (2^20). */
-export const DEFAULT_MAX_DIM = 2 ** 20;
+/** Largest value a symbolic dim of a request tensor may take when none is configured (2^28, the wire element limit). */
+export const DEFAULT_MAX_DIM = 2 ** 28;
 
 /**
  * The plan of a request, or why it cannot run (E_UNKNOWN_SPLIT, E_SEGMENT_RANGE, E_FRAME; E_FRAME_LIMIT

@@ -2,22 +2,14 @@
 // RTT and up/down bandwidth through noise and retry outliers, falls back to one bandwidth when up
 // and down sizes move together, follows a bandwidth drop within a bounded number of round trips,
 // asks for probes on time, and goes unreachable after consecutive failures.
+import { uniformRng } from "../../sdk/graph/models/rng.js";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { NetworkEstimator, type NetworkObservation } from "../../agent/network/index.js";
 import { EdgecutError } from "../../sdk/errors.js";
 
 /** Deterministic PRNG (mulberry32) so a failure reproduces. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = uniformRng;
 
 interface Link {
   rttMs: number;

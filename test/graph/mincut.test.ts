@@ -1,4 +1,5 @@
 import { test } from "node:test";
+import { uniformRng } from "../../sdk/graph/models/rng.js";
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import { Graph } from "../../sdk/graph/graph.js";
@@ -95,17 +96,8 @@ test("bad cost model values are E_USAGE", () => {
   }
 });
 
-/** Deterministic PRNG for the random graphs. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (mulberry32) so a failure reproduces. */
+const rng = uniformRng;
 
 /** Independent cost of a front, straight from the latency model's definition. */
 function bruteCost(g: Graph, m: CutMetrics, c: SplitCostModel, onDevice: (i: number) => boolean): number {

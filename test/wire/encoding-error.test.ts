@@ -5,6 +5,7 @@
  * back segment's outputs are compared with the fp32 path. The bounds asserted here are the ones
  * the document states; the measured numbers are printed as test diagnostics.
  */
+import { uniformRng } from "../../sdk/graph/models/rng.js";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
@@ -45,17 +46,8 @@ const CASES: Case[] = [
   { kind: "tiny-cnn", opts: {}, shapes: { pixels: [2, 3, 32, 32] }, bounds: { output: { "fp16": 1e-3, "int8-tensor": 3e-2, "int8-row": 3e-2 } } },
 ];
 
-/** mulberry32: the inputs are made here, not by sampleInputs, so the measurement only moves when the models do. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+/** Deterministic PRNG (mulberry32) so a failure reproduces. */
+const rng = uniformRng;
 
 /** Token ids uniform over the vocabulary (256, the default) for tiny-gpt; pixels uniform in [-1, 1) for tiny-cnn. */
 function inputsFor(c: Case): TensorMap {

@@ -24,6 +24,12 @@ export class Mulberry32 {
   }
 }
 
+/** A seeded generator of floats in [0, 1) (mulberry32), for tests and sample data. */
+export function uniformRng(seed: number): () => number {
+  const m = new Mulberry32(seed);
+  return () => m.nextU32() / 2 ** 32;
+}
+
 /** FNV-1a hash of a string, mixed with a seed: the per-tensor stream seed. */
 export function streamSeed(seed: number, name: string): number {
   let h = (0x811c9dc5 ^ seed) >>> 0;

@@ -72,6 +72,15 @@ export const ERRORS = {
   E_STORE: ["input", "The agent's store cannot be opened, read or written (bad path, not a database, locked; the message names the file)."],
   E_STORE_FULL: ["input", "The agent's store is full (disk full or its size limit reached); the failed write was not applied."],
   E_JOB_ABANDONED: ["input", "A queued job's runner died (crash, kill) on every allowed attempt; it is not retried again."],
+
+  // The agent service and its local API
+  E_CONFIG: ["usage", "The agent configuration file is missing, unreadable, or fails its schema (the message names the field and what to do)."],
+  E_ABORTED: ["usage", "The caller aborted the request (AbortSignal); work already sent may still run on the worker."],
+  E_NOT_READY: ["check", "The agent is starting, or stopping, and takes no requests now; retry shortly."],
+  E_NOT_FOUND: ["usage", "No request with that id (or Idempotency-Key) is known to the agent."],
+  E_BODY_TOO_LARGE: ["usage", "The request body is over the agent API's size limit (api.maxBodyBytes)."],
+  E_AGENT_UNREACHABLE: ["input", "The local agent's API cannot be reached (agent not running, wrong address or socket, permissions)."],
+  E_NO_SPLIT: ["check", "No split point can run now (e.g. the cloud is down and all-local does not fit); the message says why."],
 } as const satisfies Record<string, readonly [ErrorKind, string]>;
 
 /** A stable error code from the catalogue. */

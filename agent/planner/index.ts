@@ -8,3 +8,4 @@ export {
   type PlannerConfig, type PlannerConfigInput, type SplitPolicyConfig, type SplitPolicyConfigInput, type Objective,
 } from "./config.js";
 export type { PlanInputs, SegmentProfile, CutProfile, DeviceState, CloudProfile, Prediction, PlanRow, Plan, PlanAction } from "./types.js";
+export { createPolicy, PolicyConfigSchema, POLICY_NAMES, type SplitPolicyLike, type PolicyConfig, type PolicyConfigInput } from "./policies.js";

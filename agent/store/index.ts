@@ -69,6 +69,8 @@ export interface AgentStore {
   claimNext(workerId: string, now?: number, leaseMs?: number): RunningJob | undefined;
   /** Extends a claimed job's lease; false when the worker no longer holds it. */
   heartbeat(id: number, workerId: string, now?: number, leaseMs?: number): boolean;
+  /** Gives a claimed job back to the queue without spending an attempt (the runner cannot run it now); false when not held. */
+  release(id: number, workerId: string): boolean;
   /** Stores the result; false when the job had already finished (the first outcome stays). */
   complete(id: number, result: Uint8Array): boolean;
   /** Marks the job failed; false when it had already finished. */
@@ -88,6 +90,8 @@ export interface AgentStore {
 
   /** Appends a telemetry sample, dropping the oldest beyond telemetryMaxRows. */
   appendTelemetry(s: TelemetrySample): void;
+  /** Appends samples in one transaction (batched writes spare SD cards); all or none. */
+  appendTelemetryBatch(samples: readonly TelemetrySample[]): void;
   /** Samples in [now - windowMs, now], oldest first. */
   recentTelemetry(windowMs: number, now?: number): TelemetrySample[];
   /** Telemetry rows kept. */
@@ -156,6 +160,7 @@ class Store implements AgentStore {
   enqueue(key: string, request: Uint8Array, meta: JobMeta = {}): EnqueueResult { this.#open(); return this.#jobs.enqueue(key, request, meta, this.#clock()); }
   claimNext(workerId: string, now = this.#clock(), leaseMs?: number): RunningJob | undefined { this.#open(); return this.#jobs.claimNext(workerId, now, leaseMs); }
   heartbeat(id: number, workerId: string, now = this.#clock(), leaseMs?: number): boolean { this.#open(); return this.#jobs.heartbeat(id, workerId, now, leaseMs); }
+  release(id: number, workerId: string): boolean { this.#open(); return this.#jobs.release(id, workerId); }
   complete(id: number, result: Uint8Array): boolean { this.#open(); return this.#jobs.complete(id, result, this.#clock()); }
   fail(id: number, error: JobError): boolean { this.#open(); return this.#jobs.fail(id, error, this.#clock()); }
   get(id: number): Job | undefined { this.#open(); return this.#jobs.get(id); }
@@ -169,6 +174,7 @@ class Store implements AgentStore {
   }
 
   appendTelemetry(s: TelemetrySample): void { this.#open(); this.#telemetry.append(s); }
+  appendTelemetryBatch(samples: readonly TelemetrySample[]): void { this.#open(); this.#telemetry.appendMany(samples); }
   recentTelemetry(windowMs: number, now = this.#clock()): TelemetrySample[] { this.#open(); return this.#telemetry.window(windowMs, now); }
   telemetryCount(): number { this.#open(); return this.#telemetry.count(); }
 

@@ -136,6 +136,7 @@ export class JobQueue {
   readonly #status: Stmt<{ status: JobStatus }>;
   readonly #abandon: Stmt<never>;
   readonly #requeue: Stmt<never>;
+  readonly #release: Stmt<never>;
   readonly #counts: Stmt<{ status: JobStatus; n: number }>;
   readonly #pruneAge: Stmt<never>;
   readonly #pruneCount: Stmt<never>;
@@ -165,6 +166,9 @@ export class JobQueue {
       WHERE status = 'running' AND lease_until <= ? AND attempts >= ?`);
     this.#requeue = db.prepare(`UPDATE jobs SET status = 'queued', worker_id = NULL, started_at = NULL, lease_until = NULL
       WHERE status = 'running' AND lease_until <= ?`);
+    // Giving a job back (the cloud went away mid-run) is not a runner dying: the claim is undone.
+    this.#release = db.prepare(`UPDATE jobs SET status = 'queued', worker_id = NULL, started_at = NULL, lease_until = NULL,
+        attempts = max(attempts - 1, 0) WHERE id = ? AND status = 'running' AND worker_id = ?`);
     this.#counts = db.prepare("SELECT status, count(*) AS n FROM jobs GROUP BY status");
     this.#pruneAge = db.prepare("DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?");
     this.#pruneCount = db.prepare(`DELETE FROM jobs WHERE finished_at IS NOT NULL AND id NOT IN
@@ -204,6 +208,14 @@ export class JobQueue {
   heartbeat(id: number, workerId: string, now: number, leaseMs = this.#opts.leaseMs): boolean {
     checkTime("now", now);
     return this.#heartbeat.run(Math.round(now + leaseMs), id, workerId).changes === 1;
+  }
+
+  /**
+   * Puts a job `workerId` holds back to queued without counting the claim as an attempt: for a
+   * runner that could not run it now (cloud unreachable) and will retry. False when it no longer holds it.
+   */
+  release(id: number, workerId: string): boolean {
+    return this.#release.run(id, workerId).changes === 1;
   }
 
   /** Stores a job's result; false when it had already finished (the first result stays). */

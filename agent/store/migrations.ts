@@ -73,6 +73,16 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX telemetry_at ON telemetry (at);
     `,
   },
+  {
+    version: 2,
+    name: "telemetry outcome and breakdown",
+    sql: `
+      -- A request that failed is telemetry too: its outcome, error code, and (JSON) where its time went.
+      ALTER TABLE telemetry ADD COLUMN outcome    TEXT NOT NULL DEFAULT 'ok' CHECK (outcome IN ('ok', 'error'));
+      ALTER TABLE telemetry ADD COLUMN error_code TEXT;
+      ALTER TABLE telemetry ADD COLUMN breakdown  TEXT;
+    `,
+  },
 ];
 
 /** The newest schema version this code knows. */

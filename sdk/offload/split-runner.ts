@@ -186,8 +186,27 @@ export class SplitRunner {
     return t;
   }
 
-  /** Every model input present, of its declared type and rank; nothing else. */
-  private checkInputs(inputs: TensorMap): void {
+  /**
+   * Releases the cached sessions of segments k and later (the split moved toward the cloud, so
+   * they need not hold memory any more). Call it with no run in flight: a session released
+   * mid-run fails that run. Later runs load what they need again.
+   */
+  async retain(k: number): Promise<void> {
+    const drop = [...this.sessions.entries()].filter(([i]) => i >= k);
+    for (const [i] of drop) this.sessions.delete(i);
+    for (const s of await Promise.allSettled(drop.map(([, p]) => p))) if (s.status === "fulfilled") await s.value.release();
+  }
+
+  /** Indexes of the segments whose sessions are loaded (or loading). */
+  loadedSegments(): number[] {
+    return [...this.sessions.keys()].sort((a, b) => a - b);
+  }
+
+  /**
+   * Checks that `inputs` are exactly the model's inputs, each of its declared type and rank, fixed
+   * dims matching: E_INPUT_MISSING or E_USAGE naming the tensor and what the model wants.
+   */
+  checkInputs(inputs: TensorMap): void {
     const declared = new Map(this.manifest.model.inputs.map((t) => [t.name, t]));
     for (const name of Object.keys(inputs)) {
       if (!declared.has(name)) throw fail("E_USAGE", `the inputs include "${name}", which is not a model input (inputs: ${[...declared.keys()].join(", ")})`);

@@ -47,6 +47,8 @@ export interface Topics {
   workerFilter(splitId: string, group?: string): string;
   /** `<prefix>/v1/probe/<token>` (see probeSharedSubscription). */
   probeTopic(token: string): string;
+  /** `<prefix>/v1/telemetry/<deviceId>`: the agent's periodic fleet summary (JSON). */
+  telemetryTopic(deviceId: string): string;
   /**
    * `<prefix>/v1/relay/<group>/claim` and `.../to/<workerId>`: where the workers of a shared group
    * claim fragmented frames and forward fragments to the claimer (cloud-stub/relay.ts). Only
@@ -153,6 +155,10 @@ export function topics(prefix: string = DEFAULT_PREFIX): Topics {
     assertId("probe token", token);
     return `${prefix}/${TOPIC_VERSION}/probe/${token}`;
   };
+  const telemetryTopic = (deviceId: string): string => {
+    assertId("deviceId", deviceId);
+    return `${prefix}/${TOPIC_VERSION}/telemetry/${deviceId}`;
+  };
   const relayTopics = (group: string, workerId: string): { claim: string; inbox: string; inboxOf(id: string): string } => {
     assertId("share group", group);
     const base = `${prefix}/${TOPIC_VERSION}/relay/${group}`;
@@ -162,7 +168,7 @@ export function topics(prefix: string = DEFAULT_PREFIX): Topics {
     };
     return { claim: `${base}/claim`, inbox: inboxOf(workerId), inboxOf };
   };
-  return Object.freeze({ prefix, requestTopic, replyTopic, parseRequestTopic, replyTopicForRequest, workerFilter, probeTopic, relayTopics });
+  return Object.freeze({ prefix, requestTopic, replyTopic, parseRequestTopic, replyTopicForRequest, workerFilter, probeTopic, telemetryTopic, relayTopics });
 }
 
 const defaults = topics();

@@ -92,7 +92,7 @@ describe("opening", () => {
     const raw = openSqlite(file);
     raw.exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (${SCHEMA_VERSION + 1}, 'future', 0)`);
     raw.close();
-    throwsCode(() => open(file), "E_STORE", /schema version 2 is newer than this agent's 1/);
+    throwsCode(() => open(file), "E_STORE", new RegExp(`schema version ${SCHEMA_VERSION + 1} is newer than this agent's ${SCHEMA_VERSION}`));
   });
 
   test("a monotonic clock (not epoch ms) is refused: stored times must survive a restart", () => {
@@ -210,6 +210,26 @@ describe("jobs", () => {
     r.close();
   });
 
+  test("release: a held job goes back to the head of the queue without spending an attempt; only its holder may", () => {
+    const s = open(tmpFile(), { maxAttempts: 2 });
+    const a = s.enqueue("a", bytes(1)).id;
+    s.enqueue("b", bytes(2));
+    for (let i = 0; i < 5; i++) {
+      const j = s.claimNext("w");
+      assert.equal(j?.id, a, "the released job is claimed first again");
+      assert.equal(j?.attempts, 1, "a release does not count as an attempt");
+      assert.equal(s.release(a, "other"), false, "only the holder releases");
+      assert.equal(s.release(a, "w"), true);
+      assert.equal(s.get(a)?.status, "queued");
+    }
+    assert.equal(s.release(a, "w"), false, "a queued job is not held");
+    s.claimNext("w");
+    s.complete(a, bytes(3));
+    assert.equal(s.release(a, "w"), false, "a finished job stays finished");
+    assert.equal(s.get(a)?.status, "done");
+    s.close();
+  });
+
   test("requeueExpiredLeases: only expired running jobs go back; heartbeat keeps a lease; finished stay", () => {
     const clock = fakeClock();
     const s = open(tmpFile(), { clock: clock.now, leaseMs: 1000, maxAttempts: 5 });
@@ -321,7 +341,7 @@ describe("telemetry", () => {
     assert.equal(s.telemetryCount(), 5, "oldest dropped beyond 5 rows");
     const all = s.recentTelemetry(60_000, t0 + 7000);
     assert.deepEqual(all.map((x) => x.latencyMs), [13, 14, 15, 16, 17]);
-    assert.deepEqual(all[4], { at: t0 + 7000, split: 1, latencyMs: 17, bytesUp: 700, bytesDown: 70, queueDepth: 7, health: "degraded" });
+    assert.deepEqual(all[4], { at: t0 + 7000, split: 1, latencyMs: 17, bytesUp: 700, bytesDown: 70, queueDepth: 7, health: "degraded", outcome: "ok" });
     assert.deepEqual(s.recentTelemetry(2000, t0 + 7000).map((x) => x.at - t0), [5000, 6000, 7000]);
     assert.deepEqual(s.recentTelemetry(1000, t0 + 5500).map((x) => x.at - t0), [5000], "window ends at now");
     s.close();
@@ -329,6 +349,21 @@ describe("telemetry", () => {
     assert.equal(r.telemetryCount(), 5);
     throwsCode(() => r.appendTelemetry({ at: Number.NaN, split: 0, latencyMs: 1, bytesUp: 0, bytesDown: 0, queueDepth: 0, health: "ok" }), "E_USAGE");
     r.close();
+  });
+
+  test("batches: one transaction, failures with their code and breakdown, all or none", () => {
+    const s = open(tmpFile(), { telemetryMaxRows: 3 });
+    const t0 = 1_700_000_000_000;
+    const ok = { at: t0, split: 2, latencyMs: 5, bytesUp: 10, bytesDown: 1, queueDepth: 0, health: "ok", breakdown: { localMs: 1.5, roundTripMs: 3 } };
+    const bad = { at: t0 + 1, split: -1, latencyMs: 9, bytesUp: 0, bytesDown: 0, queueDepth: 2, health: "degraded", outcome: "error" as const, errorCode: "E_TIMEOUT" };
+    s.appendTelemetryBatch([ok, bad, { ...ok, at: t0 + 2 }, { ...ok, at: t0 + 3 }]);
+    assert.equal(s.telemetryCount(), 3, "the ring bound holds within a batch");
+    const rows = s.recentTelemetry(60_000, t0 + 10);
+    assert.deepEqual(rows[0], { ...bad });
+    assert.deepEqual(rows[1], { ...ok, at: t0 + 2, outcome: "ok" });
+    throwsCode(() => s.appendTelemetryBatch([{ ...ok, at: t0 + 4 }, { ...ok, latencyMs: Number.NaN }]), "E_USAGE");
+    assert.equal(s.recentTelemetry(60_000, t0 + 10).length, 3, "a batch with a bad sample writes nothing");
+    s.close();
   });
 });
 

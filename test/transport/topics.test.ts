@@ -28,6 +28,8 @@ test("a configured prefix, also with several levels", () => {
   assert.equal(t.replyTopic("d"), "site-3/edgecut/v1/reply/d");
   assert.equal(t.workerFilter("s", "g"), "$share/g/site-3/edgecut/v1/req/+/s");
   assert.equal(t.probeTopic("abc"), "site-3/edgecut/v1/probe/abc");
+    assert.equal(t.telemetryTopic("dev-1"), "site-3/edgecut/v1/telemetry/dev-1");
+    assert.throws(() => t.telemetryTopic("a/b"), /deviceId/);
   assert.deepEqual(t.parseRequestTopic("site-3/edgecut/v1/req/d/s"), { deviceId: "d", splitId: "s" });
   // Another prefix's topics are not ours.
   assert.equal(t.parseRequestTopic("edgecut/v1/req/d/s"), undefined);

@@ -1,0 +1,445 @@
+/**
+ * The agent core: keeps choosing the split point with the lowest predicted latency (or highest
+ * throughput) for what the device, the network and the cloud can do right now, and runs requests
+ * there. One loop samples the device and re-plans; every request feeds the network estimator and
+ * the learnt figures (observed.ts), and re-plans; the policy (hysteresis by default) turns plans
+ * into the split in use. Queued requests live in the SQLite outbox (queue.ts) until their result
+ * is stored, so a crash, a reboot or a cloud outage loses none and runs none twice for one key.
+ *
+ * Front ends (the HTTP API, the in-process SDK) see the AgentCore interface (types.ts).
+ */
+import { randomBytes } from "node:crypto";
+import { asEdgecutError, EdgecutError, fail } from "../../sdk/errors.js";
+import { loadManifest, type Manifest } from "../../sdk/graph/manifest.js";
+import type { InferOptions, InferResult, TensorSignature } from "../../sdk/infer/types.js";
+import { OffloadClient } from "../../sdk/offload/client.js";
+import { SplitRunner, type RunBreakdown } from "../../sdk/offload/split-runner.js";
+import type { TensorMap } from "../../sdk/runtime/tensor.js";
+import type { Transport } from "../../sdk/transport/transport.js";
+import type { Encoding } from "../../sdk/wire/types.js";
+import { systemClock, type Clock, type TimerHandle } from "../clock.js";
+import type { DeviceSample, SystemSampler } from "../monitor/types.js";
+import { NetworkEstimator, type NetworkEstimatorConfigInput } from "../network/index.js";
+import { geometryFromManifest, type ManifestGeometry } from "../planner/manifest.js";
+import { loadFactor } from "../planner/cost.js";
+import { parsePlannerConfig, type PlannerConfig, type PlannerConfigInput } from "../planner/config.js";
+import { plan as makePlan } from "../planner/plan.js";
+import { createPolicy, type PolicyConfigInput, type SplitPolicyLike } from "../planner/policies.js";
+import type { PolicyDecision } from "../planner/policy.js";
+import type { Plan } from "../planner/types.js";
+import type { AgentStore } from "../store/index.js";
+import type { AgentCore, AgentEvents, AgentHealth, AgentStatus, RequestState, SubmitResult } from "./types.js";
+import { flopsCosts, requestSizes } from "./costs.js";
+import { silentAgentLog, type AgentLog } from "./log.js";
+import { Observed } from "./observed.js";
+import { buildPlanInputs, type CostSource } from "./plan-inputs.js";
+import { JobRunner } from "./queue.js";
+import { TelemetryBuffer } from "./telemetry.js";
+import { FleetPublisher, type FleetBase } from "./fleet.js";
+
+/** Options of Agent.start. */
+export interface AgentOptions {
+  deviceId: string;
+  /** The split's manifest.json (a full split or a packed one). */
+  manifestPath: string;
+  /** The open store; the agent does not close it (its opener does). */
+  store: AgentStore;
+  /** The broker connection; absent: no cloud, every request runs all-local. The agent does not close it. */
+  transport?: Transport;
+  sampler: SystemSampler;
+  /** Monotonic time and timers (default systemClock). */
+  clock?: Clock;
+  /** Wall-clock ms since the epoch for telemetry (default Date.now). */
+  wallClock?: () => number;
+  planner?: PlannerConfigInput;
+  /** A policy configuration, or a policy object (plug-ins, the simulator). */
+  policy?: PolicyConfigInput | SplitPolicyLike;
+  network?: NetworkEstimatorConfigInput;
+  offload?: { timeoutMs?: number; retries?: number; encoding?: Encoding; prefix?: string; backoffMs?: number };
+  /** Segment costs (the profiler's); default: the manifest's FLOPs at `flopsPerMs`. */
+  costs?: CostSource;
+  /** This device's FLOPs/ms at idle when `costs` is absent (default 1e6, a Pi 4 class guess). */
+  flopsPerMs?: number;
+  intraOpThreads?: number;
+  /** Device sampling and re-planning period (default 2000 ms). */
+  sampleIntervalMs?: number;
+  /** Telemetry: store batch period (default 5000 ms; 0 writes each sample at once) and fleet summary period (default 60 000 ms; 0 off). */
+  telemetry?: { flushIntervalMs?: number; publishIntervalMs?: number };
+  /** Queued requests run at once (default 1). */
+  concurrency?: number;
+  log?: AgentLog;
+  version?: string;
+}
+
+type Listeners = { [E in keyof AgentEvents]: AgentEvents[E][] };
+
+/** Codes that say the cloud could not be reached (the request may run locally or wait). */
+const LINK_ERRORS = new Set(["E_TIMEOUT", "E_BROKER"]);
+
+/** The agent core (see the module comment). */
+export class Agent implements AgentCore {
+  readonly manifest: Manifest;
+  private readonly clock: Clock;
+  private readonly wall: () => number;
+  private readonly log: AgentLog;
+  private readonly plannerConfig: PlannerConfig;
+  private readonly policy: SplitPolicyLike;
+  private readonly estimator: NetworkEstimator;
+  private readonly observed = new Observed();
+  private readonly costs: CostSource;
+  private readonly client: OffloadClient | undefined;
+  private readonly runner: SplitRunner;
+  private readonly telemetry: TelemetryBuffer;
+  private readonly fleet: FleetPublisher | undefined;
+  private readonly jobs: JobRunner;
+  private readonly listeners: Listeners = { request: [], switch: [] };
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly startedAt: number;
+  private geometry: ManifestGeometry;
+  private sample: DeviceSample | null = null;
+  private lastPlan: Plan | null = null;
+  private decision: PolicyDecision = { k: null, action: "fail", switched: false, reason: "not planned yet", pending: 0 };
+  private online: boolean;
+  private switches = 0;
+  private seq = 0;
+  private readonly idPrefix = randomBytes(4).toString("hex");
+  private timer: TimerHandle | undefined;
+  private draining = false;
+  private stopped: Promise<void> | undefined;
+  private storeProblem: string | undefined;
+
+  private constructor(private readonly opts: AgentOptions, private readonly manifestDir: string, manifest: Manifest) {
+    this.manifest = manifest;
+    this.clock = opts.clock ?? systemClock;
+    this.wall = opts.wallClock ?? Date.now;
+    this.log = opts.log ?? silentAgentLog;
+    const planner = parsePlannerConfig(opts.planner ?? {});
+    // Without a broker there is no cloud to wait for: queueing would hold requests forever.
+    this.plannerConfig = opts.transport === undefined ? { ...planner, onCloudDown: "local-or-fail" } : planner;
+    this.policy = isPolicy(opts.policy) ? opts.policy : createPolicy(opts.policy ?? {});
+    this.estimator = new NetworkEstimator({ now: () => this.clock.now(), config: opts.network ?? {} });
+    this.costs = opts.costs ?? flopsCosts(manifest, opts.flopsPerMs ?? 1e6);
+    this.geometry = geometryFromManifest(manifest, requestSizes(manifest));
+    this.online = opts.transport !== undefined;
+    const now = (): number => this.clock.now();
+    this.client = opts.transport === undefined ? undefined : new OffloadClient({
+      transport: opts.transport, deviceId: opts.deviceId, clock: now,
+      ...(opts.offload?.prefix !== undefined ? { prefix: opts.offload.prefix } : {}),
+      ...(opts.offload?.timeoutMs !== undefined ? { timeoutMs: opts.offload.timeoutMs } : {}),
+      ...(opts.offload?.retries !== undefined ? { retries: opts.offload.retries } : {}),
+      ...(opts.offload?.encoding !== undefined ? { encoding: opts.offload.encoding } : {}),
+      ...(opts.offload?.backoffMs !== undefined ? { backoffMs: opts.offload.backoffMs } : {}),
+    });
+    this.runner = SplitRunner.fromLoaded({ manifest, dir: manifestDir }, {
+      ...(this.client !== undefined ? { client: this.client } : {}), clock: now,
+      ...(opts.intraOpThreads !== undefined ? { intraOpThreads: opts.intraOpThreads } : {}),
+    });
+    this.telemetry = new TelemetryBuffer(opts.store, this.clock, opts.telemetry?.flushIntervalMs ?? 5000, this.log);
+    const publishMs = opts.telemetry?.publishIntervalMs ?? 60_000;
+    this.fleet = opts.transport !== undefined && publishMs > 0
+      ? new FleetPublisher(opts.transport, opts.offload?.prefix, publishMs, this.clock, this.log, () => this.fleetBase(), this.telemetry)
+      : undefined;
+    this.jobs = new JobRunner({
+      store: opts.store, clock: this.clock, log: this.log, concurrency: opts.concurrency ?? 1,
+      workerId: `${opts.deviceId}-${process.pid}-${this.idPrefix}`,
+      runnable: () => !this.draining && (this.decision.action === "offload" || this.decision.action === "local"),
+      execute: (id, inputs) => this.execute(id, inputs, {}, "queued"),
+      isRetryable: (e) => this.draining || LINK_ERRORS.has(e.code) || e.code === "E_NO_SPLIT" || e.code === "E_NOT_READY",
+      deviceId: opts.deviceId,
+    });
+    this.startedAt = this.clock.now();
+    opts.transport?.on("disconnected", () => {
+      this.online = false;
+      this.log.warn({}, "broker connection lost: planning without the cloud until it is back");
+      this.replan();
+    });
+    opts.transport?.on("connected", () => {
+      this.online = true;
+      this.log.info({}, "broker connection back");
+      this.replan();
+      this.jobs.pump();
+    });
+  }
+
+  /**
+   * Loads the manifest, recovers queued requests a previous run left (their leases are void: one
+   * agent per store), takes a first device sample and plan, and starts the sampling loop, the
+   * queue and telemetry. E_MANIFEST for a bad manifest; the sampler's and store's errors as they come.
+   */
+  static async start(opts: AgentOptions): Promise<Agent> {
+    const loaded = loadManifest(opts.manifestPath);
+    const agent = new Agent(opts, loaded.dir, loaded.manifest);
+    const recovered = opts.store.requeueExpiredLeases(Number.MAX_SAFE_INTEGER);
+    if (recovered.requeued + recovered.abandoned > 0) agent.log.info(recovered, "recovered queued requests from the previous run");
+    await agent.tick();
+    agent.fleet?.start();
+    agent.jobs.pump();
+    return agent;
+  }
+
+  /** Samples the device, re-plans, schedules the next tick. */
+  private async tick(): Promise<void> {
+    await this.refresh();
+    if (!this.draining) this.timer = this.clock.setTimeout(() => { void this.tick(); }, this.opts.sampleIntervalMs ?? 2000);
+  }
+
+  /** Samples the device and re-plans now (the loop does it every sampleIntervalMs; tests and reloads call it). */
+  async refresh(): Promise<void> {
+    try {
+      this.sample = await this.opts.sampler.sample();
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, "device sample failed; planning with the previous one");
+    }
+    this.replan();
+    this.jobs.pump();
+  }
+
+  /** Makes a fresh plan and lets the policy decide; emits "switch" when the split moved. */
+  private replan(): void {
+    const loaded = this.runner.loadedSegments().filter((i) => i < this.manifest.segments.length);
+    const segs = this.costs.segments();
+    const loadedMem = loaded.reduce((a, i) => a + (segs[i]?.memBytes ?? 0), 0);
+    const est = this.estimator.estimate();
+    const inputs = buildPlanInputs({
+      geometry: this.geometry, costs: this.costs, sample: this.sample, observed: this.observed, loadedMemBytes: loadedMem,
+      network: { ...est, reachable: est.reachable && this.online }, defaultCloudSpeedup: this.plannerConfig.defaultCloudSpeedup,
+    });
+    let p: Plan;
+    try {
+      p = makePlan(inputs, this.plannerConfig);
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, "planning failed");
+      return;
+    }
+    const before = this.decision.k;
+    this.lastPlan = p;
+    this.decision = this.policy.decide(p);
+    if (this.decision.k !== before && this.decision.action !== "fail" && this.decision.action !== "queue") {
+      this.switches += before === null ? 0 : 1;
+      this.log.info({ from: before, to: this.decision.k, reason: this.decision.reason }, "split point changed");
+      for (const fn of this.listeners.switch) fn({ from: before, to: this.decision.k, reason: this.decision.reason });
+      if (this.decision.k !== null && this.inFlight.size === 0) void this.runner.retain(this.decision.k);
+    }
+  }
+
+  infer(inputs: TensorMap, options: InferOptions = {}): Promise<InferResult> {
+    if (this.draining) return Promise.reject(fail("E_NOT_READY", "the agent is stopping and takes no new requests"));
+    const id = `r-${this.idPrefix}-${++this.seq}`;
+    let run = this.execute(id, inputs, options, "direct");
+    run = withLimits(run, options, this.clock);
+    this.inFlight.add(run);
+    void run.catch(() => undefined).finally(() => this.inFlight.delete(run));
+    return run;
+  }
+
+  /** Runs one request (direct or queued) at the chosen split; see the module comment. */
+  private async execute(id: string, inputs: TensorMap, options: InferOptions, kind: "direct" | "queued"): Promise<InferResult> {
+    const t0 = this.clock.now();
+    const n = this.manifest.segments.length;
+    let k: number | null = null;
+    try {
+      this.runner.checkInputs(inputs);
+      k = this.chooseSplit(options.split, kind);
+      this.geometry = geometryFromManifest(this.manifest, requestSizes(this.manifest, inputs));
+      let r;
+      try {
+        r = await this.runner.run(inputs, k, this.runOptions(options));
+      } catch (e) {
+        const err = asEdgecutError(e, "E_RUNTIME", "the request failed");
+        if (k === n || !LINK_ERRORS.has(err.code)) throw err;
+        this.estimator.observeFailure(this.clock.now());
+        this.replan();
+        // The cloud failed us: run all-local now if the planner says it can, else report.
+        if (options.split !== undefined || this.decision.action !== "local") throw err;
+        this.log.warn({ id, err: err.message }, "offload failed; running this request all-local");
+        k = n;
+        r = await this.runner.run(inputs, k, this.runOptions(options));
+      }
+      this.learn(r.breakdown);
+      const breakdown = { ...pickBreakdown(r.breakdown), totalMs: this.clock.now() - t0 };
+      this.record(id, kind, k, { outcome: "ok" }, breakdown);
+      return { outputs: r.outputs, split: k, requestId: id, breakdown };
+    } catch (e) {
+      const err = asEdgecutError(e, "E_RUNTIME", "the request failed");
+      this.record(id, kind, k, { outcome: "error", code: err.code }, undefined, this.clock.now() - t0);
+      throw err;
+    }
+  }
+
+  private runOptions(options: InferOptions): { encoding?: Encoding; timeoutMs?: number } {
+    return { ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}) };
+  }
+
+  /** The split to run at: the caller's (checked against the plan's rules) or the policy's. */
+  private chooseSplit(forced: number | undefined, kind: "direct" | "queued"): number {
+    const n = this.manifest.segments.length;
+    if (forced !== undefined) {
+      if (!Number.isInteger(forced) || forced < 0 || forced > n) throw fail("E_USAGE", `split ${forced} does not exist: this model has split points 0..${n}`);
+      const row = this.lastPlan?.rows[forced];
+      if (row !== undefined && !row.feasible) throw fail("E_USAGE", `split ${forced} cannot run now: ${row.reason ?? "infeasible"}`);
+      return forced;
+    }
+    const d = this.decision;
+    if (d.action === "fail" || d.k === null) throw fail("E_NO_SPLIT", `no split point can run now: ${d.reason}`);
+    if (d.action === "queue") {
+      throw fail("E_NO_SPLIT", kind === "direct"
+        ? `the cloud is unreachable and all-local does not fit (${d.reason}); submit the request with mode "queue" to run it when the cloud is back`
+        : d.reason);
+    }
+    return d.k;
+  }
+
+  /** Feeds a successful run's figures to the estimator and the learnt figures, then re-plans. */
+  private learn(b: RunBreakdown): void {
+    const n = b.segments;
+    if (b.k < n) {
+      this.estimator.observe({ bytesUp: b.bytesUp, bytesDown: b.bytesDown, roundTripMs: b.roundTripMs, cloudComputeMs: b.cloudComputeMs, cloudQueueMs: b.cloudQueueMs, at: this.clock.now() });
+    }
+    const segs = this.costs.segments();
+    const idle = (i: number): number | null => segs[i]!.localMs ?? (segs[i]!.flops !== null ? segs[i]!.flops! / this.costs.flopsPerMs() : null);
+    const sum = (from: number, to: number): number | null => {
+      let t = 0;
+      for (let i = from; i < to; i++) { const v = idle(i); if (v === null) return null; t += v; }
+      return t;
+    };
+    const front = sum(0, b.k);
+    const ratio = this.observed.localRatio;
+    const back = sum(b.k, n);
+    this.observed.record({
+      k: b.k, n, localMs: b.localMs, bytesUp: b.bytesUp, bytesDown: b.bytesDown, cloudComputeMs: b.cloudComputeMs, cloudQueueMs: b.cloudQueueMs,
+      backIdleMs: back === null ? null : back * ratio,
+      frontPredictedMs: front === null ? null : front * loadFactor(this.sample?.cpuLoadPercent ?? 0, this.plannerConfig.maxCpuLoad),
+    });
+    this.replan();
+  }
+
+  private record(id: string, kind: "direct" | "queued", k: number | null, o: { outcome: "ok" | "error"; code?: string }, breakdown?: InferResult["breakdown"], totalMs?: number): void {
+    const sample = {
+      at: this.wall(), split: k ?? -1, latencyMs: breakdown?.totalMs ?? totalMs ?? 0, bytesUp: breakdown?.bytesUp ?? 0, bytesDown: breakdown?.bytesDown ?? 0,
+      queueDepth: this.jobs.depth(), health: this.healthWord(), outcome: o.outcome,
+      ...(o.code !== undefined ? { errorCode: o.code } : {}), ...(breakdown !== undefined ? { breakdown: { ...breakdown } } : {}),
+    };
+    this.telemetry.add(sample);
+    for (const fn of this.listeners.request) {
+      fn({ requestId: id, kind, split: k, outcome: o.outcome, ...(o.code !== undefined ? { code: o.code } : {}), ...(breakdown !== undefined ? { breakdown } : {}) });
+    }
+  }
+
+  submit(key: string, inputs: TensorMap): SubmitResult {
+    if (this.draining) throw fail("E_NOT_READY", "the agent is stopping and takes no new requests");
+    this.runner.checkInputs(inputs);
+    const r = this.jobs.submit(key, inputs, this.manifest.splitId, this.manifest.segments.length);
+    return r;
+  }
+
+  getRequest(id: string): RequestState | undefined {
+    return this.jobs.get(id);
+  }
+
+  signature(): { inputs: TensorSignature[]; outputs: TensorSignature[] } {
+    const sig = (t: { name: string; type: string; shape: (number | string | null)[] }): TensorSignature => ({ name: t.name, type: t.type, shape: [...t.shape] });
+    return { inputs: this.manifest.model.inputs.map(sig), outputs: this.manifest.model.outputs.map(sig) };
+  }
+
+  status(): AgentStatus {
+    return {
+      deviceId: this.opts.deviceId, version: this.opts.version ?? "0.1.0",
+      model: { splitId: this.manifest.splitId, segments: this.manifest.segments.length, manifest: this.opts.manifestPath },
+      split: this.decision.k, action: this.decision.action, reason: this.decision.reason, plan: this.lastPlan,
+      device: this.sample, network: { ...this.estimator.detail(), reachable: this.estimator.estimate().reachable && this.online },
+      cloud: { msPerSegment: this.manifest.segments.map(() => null), queueMs: this.observed.queueMs },
+      queueDepth: this.jobs.depth(), inFlight: this.inFlight.size + this.jobs.running, switches: this.switches,
+      uptimeMs: this.clock.now() - this.startedAt, ready: this.health().ready,
+    };
+  }
+
+  health(): AgentHealth {
+    const reasons: string[] = [];
+    if (this.storeProblem !== undefined) reasons.push(this.storeProblem);
+    if (this.draining) reasons.push("stopping");
+    if (this.decision.action === "fail") reasons.push(`no split can run: ${this.decision.reason}`);
+    return { live: this.storeProblem === undefined, ready: reasons.length === 0, reasons };
+  }
+
+  private healthWord(): string {
+    return this.decision.action === "fail" ? "failing" : this.decision.action === "queue" || !this.online ? "degraded" : "ok";
+  }
+
+  on<E extends keyof AgentEvents>(event: E, fn: AgentEvents[E]): void {
+    (this.listeners[event] as AgentEvents[E][]).push(fn);
+  }
+
+  /** The plan table last made (null before the first). */
+  get plan(): Plan | null {
+    return this.lastPlan;
+  }
+
+  private fleetBase(): FleetBase {
+    const est = this.estimator.estimate();
+    return {
+      deviceId: this.opts.deviceId, version: this.opts.version ?? "0.1.0", at: this.wall(), split: this.decision.k, action: this.decision.action,
+      health: this.healthWord(), queueDepth: this.jobs.depth(), switches: this.switches,
+      network: { rttMs: est.rttMs, upBytesPerSec: est.upBytesPerSec, downBytesPerSec: est.downBytesPerSec, reachable: est.reachable && this.online },
+      device: this.sample === null ? null : {
+        ramAvailableBytes: this.sample.ramAvailableBytes, cpuLoadPercent: this.sample.cpuLoadPercent,
+        ...(this.sample.temperatureC !== undefined ? { temperatureC: this.sample.temperatureC } : {}),
+        ...(this.sample.throttled !== undefined ? { throttled: Object.values(this.sample.throttled).some((v) => v === true) } : {}),
+      },
+      versions: { node: process.versions.node, edgecut: this.opts.version ?? "0.1.0", splitId: this.manifest.splitId },
+    };
+  }
+
+  /**
+   * Stops: takes no new requests, lets in-flight ones finish (queued jobs not started stay in the
+   * store for the next start), flushes telemetry, releases sessions and the offload client.
+   * The transport and the store stay open (their owner closes them). Idempotent.
+   */
+  stop(): Promise<void> {
+    this.stopped ??= this.shutdown();
+    return this.stopped;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.draining = true;
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    await Promise.allSettled([...this.inFlight]);
+    await this.jobs.drain();
+    this.fleet?.stop();
+    try {
+      this.telemetry.flush();
+    } catch (e) {
+      this.storeProblem = (e as Error).message;
+    }
+    await this.client?.close();
+    await this.runner.close();
+  }
+}
+
+function isPolicy(p: AgentOptions["policy"]): p is SplitPolicyLike {
+  return typeof p === "object" && p !== null && typeof (p as SplitPolicyLike).decide === "function";
+}
+
+function pickBreakdown(b: RunBreakdown): InferResult["breakdown"] {
+  return {
+    localMs: b.localMs, loadMs: b.loadMs, encodeMs: b.encodeMs, roundTripMs: b.roundTripMs, cloudComputeMs: b.cloudComputeMs,
+    cloudQueueMs: b.cloudQueueMs, decodeMs: b.decodeMs, bytesUp: b.bytesUp, bytesDown: b.bytesDown, attempts: b.attempts, totalMs: b.totalMs,
+  };
+}
+
+/** The caller's overall timeout and AbortSignal around a run (the run itself goes on; its result is dropped). */
+function withLimits<T>(run: Promise<T>, options: InferOptions, clock: Clock): Promise<T> {
+  const { signal, timeoutMs } = options;
+  if (signal === undefined && timeoutMs === undefined) return run;
+  if (signal?.aborted) return Promise.reject(fail("E_ABORTED", "the request was aborted before it started"));
+  return new Promise<T>((resolve, reject) => {
+    let timer: TimerHandle | undefined;
+    const done = (): void => {
+      if (timer !== undefined) clock.clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    const onAbort = (): void => { done(); reject(fail("E_ABORTED", "the request was aborted; work already sent may still run on the worker")); };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (timeoutMs !== undefined) timer = clock.setTimeout(() => { done(); reject(fail("E_TIMEOUT", `no result within ${timeoutMs} ms`)); }, timeoutMs);
+    run.then((v) => { done(); resolve(v); }, (e: unknown) => { done(); reject(e instanceof EdgecutError ? e : asEdgecutError(e, "E_RUNTIME", "the request failed")); });
+  });
+}

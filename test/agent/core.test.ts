@@ -1,0 +1,177 @@
+// The agent core (agent/core/agent.ts) on a real tiny-gpt split: real onnxruntime sessions, a real
+// worker (cloud-stub) on the in-process memory bus, the SQLite store in memory, a scripted sampler.
+import assert from "node:assert/strict";
+import * as path from "node:path";
+import { after, before, describe, test } from "node:test";
+import pino from "pino";
+import { Agent, type AgentOptions } from "../../agent/core/agent.js";
+import type { RequestEvent, SwitchEvent } from "../../agent/core/types.js";
+import { systemClock } from "../../agent/clock.js";
+import { FakeSampler } from "../../agent/monitor/index.js";
+import { openStore, type AgentStore } from "../../agent/store/index.js";
+import { startWorker, type Worker } from "../../cloud-stub/worker.js";
+import { EdgecutError } from "../../sdk/errors.js";
+import { compareOutputs } from "../../sdk/runtime/compare.js";
+import { createMemoryBus, type MemoryBus } from "../../sdk/transport/memory.js";
+import type { Transport } from "../../sdk/transport/transport.js";
+import { gptSplit, type SplitFixture } from "../offload/support.js";
+
+let split: SplitFixture;
+let bus: MemoryBus;
+let worker: Worker;
+const exact = { atol: 1e-5, rtol: 1e-5 };
+
+before(async () => {
+  split = await gptSplit();
+  bus = createMemoryBus();
+  worker = await startWorker({ transport: bus.connect(), models: path.dirname(path.dirname(split.manifestPath)), logger: pino({ level: "silent" }) });
+});
+after(async () => {
+  await worker.stop();
+});
+
+interface Harness {
+  agent: Agent;
+  store: AgentStore;
+  sampler: FakeSampler;
+  transport: Transport;
+  close(): Promise<void>;
+}
+
+async function startAgent(over: Partial<AgentOptions> = {}, withCloud = true): Promise<Harness> {
+  const store = openStore(":memory:");
+  const sampler = new FakeSampler({ clock: systemClock });
+  const transport = bus.connect();
+  const agent = await Agent.start({
+    deviceId: "pi-test", manifestPath: split.manifestPath, store, sampler, sampleIntervalMs: 60_000,
+    telemetry: { flushIntervalMs: 0, publishIntervalMs: 0 }, offload: { timeoutMs: 5000, retries: 0 },
+    ...(withCloud ? { transport } : {}), ...over,
+  });
+  return { agent, store, sampler, transport, close: async () => { await agent.stop(); await transport.close(); store.close(); } };
+}
+
+async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe("agent core", () => {
+  test("every split point gives the whole model's outputs; breakdown and telemetry recorded", async () => {
+    const h = await startAgent();
+    const events: RequestEvent[] = [];
+    h.agent.on("request", (e) => events.push(e));
+    try {
+      const n = split.manifest.segments.length;
+      for (let k = 0; k <= n; k++) {
+        const r = await h.agent.infer(split.inputs, { split: k });
+        assert.equal(r.split, k);
+        assert.ok(compareOutputs(split.expected, r.outputs, exact).ok, `split ${k} outputs differ`);
+        if (k < n) assert.ok(r.breakdown.bytesUp > 0 && r.breakdown.attempts === 1, `split ${k} went to the worker`);
+        else assert.equal(r.breakdown.bytesUp, 0, "all-local sends nothing");
+      }
+      assert.equal(events.length, n + 1);
+      assert.ok(events.every((e) => e.outcome === "ok" && e.kind === "direct"));
+      const rows = h.store.recentTelemetry(60_000);
+      assert.equal(rows.length, n + 1, "one telemetry sample per request (flushed at once in this test)");
+      assert.deepEqual(rows.map((r) => r.split), [...Array(n + 1).keys()]);
+      // Default choice: the planner's, within the split points.
+      const auto = await h.agent.infer(split.inputs);
+      assert.ok(auto.split >= 0 && auto.split <= n);
+      assert.equal(auto.split, h.agent.status().split);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test("bad inputs are refused with the reason before anything runs", async () => {
+    const h = await startAgent();
+    try {
+      await assert.rejects(h.agent.infer({}), (e: unknown) => e instanceof EdgecutError && e.code === "E_INPUT_MISSING");
+      const ids = split.inputs["input_ids"]!;
+      await assert.rejects(h.agent.infer({ ...split.inputs, extra: ids }), (e: unknown) => e instanceof EdgecutError && e.code === "E_USAGE" && /extra/.test(e.message));
+      await assert.rejects(h.agent.infer({ input_ids: { type: "float32", dims: ids.dims, data: new Float32Array(ids.data.length) } }), /int64/);
+      await assert.rejects(h.agent.infer(split.inputs, { split: 99 }), /split 99 does not exist/);
+      assert.throws(() => h.agent.submit("k1", {}), (e: unknown) => e instanceof EdgecutError && e.code === "E_INPUT_MISSING");
+    } finally {
+      await h.close();
+    }
+  });
+
+  test("queued requests: written first, run once per key, results fetched by id", async () => {
+    const h = await startAgent();
+    try {
+      const a = h.agent.submit("key-a", split.inputs);
+      assert.equal(a.created, true);
+      const again = h.agent.submit("key-a", split.inputs);
+      assert.deepEqual([again.id, again.created], [a.id, false], "the same key is the same request");
+      assert.throws(() => h.agent.submit("key-a", { input_ids: { ...split.inputs["input_ids"]!, data: new BigInt64Array(split.inputs["input_ids"]!.data.length) } } as never),
+        /used before for a different request/);
+      await until(() => h.agent.getRequest(a.id)?.status === "done", "the queued request");
+      const st = h.agent.getRequest(a.id)!;
+      assert.equal(st.status, "done");
+      if (st.status === "done") assert.ok(compareOutputs(split.expected, st.result.outputs, exact).ok);
+      assert.equal(h.agent.submit("key-a", split.inputs).status, "done", "after it ran, the key still maps to it");
+      assert.equal(h.agent.getRequest("999999"), undefined);
+      assert.equal(h.agent.getRequest("not-a-number"), undefined);
+      assert.equal(h.store.jobCounts().done, 1, "ran once");
+    } finally {
+      await h.close();
+    }
+  });
+
+  test("no cloud: all-local when it fits; a too-small device cannot run anything and says why", async () => {
+    const h = await startAgent({}, false);
+    try {
+      const r = await h.agent.infer(split.inputs);
+      assert.equal(r.split, split.manifest.segments.length);
+      assert.ok(compareOutputs(split.expected, r.outputs, exact).ok);
+      assert.equal(h.agent.status().action, "local");
+    } finally {
+      await h.close();
+    }
+    const tiny = await startAgent({ planner: { ramMarginBytes: 0 } }, false);
+    try {
+      tiny.sampler.set({ ramAvailableBytes: 1 });
+      await tiny.agent.refresh();
+      await assert.rejects(tiny.agent.infer(split.inputs), (e: unknown) => e instanceof EdgecutError && e.code === "E_NO_SPLIT" && /RAM|needs/.test(e.message));
+      assert.equal(tiny.agent.health().ready, false);
+    } finally {
+      await tiny.close();
+    }
+  });
+
+  test("the broker going away moves requests local at once and back when it returns", async () => {
+    const h = await startAgent({ policy: { name: "static", split: 1 } });
+    const switches: SwitchEvent[] = [];
+    h.agent.on("switch", (e) => switches.push(e));
+    try {
+      assert.equal((await h.agent.infer(split.inputs)).split, 1);
+      bus.stop();
+      await until(() => h.agent.status().network.reachable === false, "the agent to notice");
+      // Static split 1 needs the cloud: the policy holds requests rather than silently moving.
+      await assert.rejects(h.agent.infer(split.inputs), (e: unknown) => e instanceof EdgecutError && e.code === "E_NO_SPLIT");
+      const q = h.agent.submit("while-down", split.inputs);
+      assert.equal(h.agent.getRequest(q.id)?.status, "queued", "held in the outbox while the cloud is away");
+      bus.start();
+      await until(() => h.agent.getRequest(q.id)?.status === "done", "the held request after the broker returned");
+    } finally {
+      await h.close();
+    }
+  });
+
+  test("stop: finishes in-flight work, refuses new requests, keeps queued ones for the next start", async () => {
+    const h = await startAgent();
+    const running = h.agent.infer(split.inputs);
+    const stopping = h.agent.stop();
+    await assert.rejects(h.agent.infer(split.inputs), (e: unknown) => e instanceof EdgecutError && e.code === "E_NOT_READY");
+    assert.throws(() => h.agent.submit("late", split.inputs), (e: unknown) => e instanceof EdgecutError && e.code === "E_NOT_READY");
+    const r = await running;
+    assert.ok(compareOutputs(split.expected, r.outputs, exact).ok, "the in-flight request completed");
+    await stopping;
+    await h.transport.close();
+    h.store.close();
+  });
+});

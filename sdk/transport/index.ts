@@ -5,6 +5,7 @@
  */
 export type { MessageHandler, Transport, TransportEvent } from "./transport.js";
 export { connectMqtt, redactUrl, MQTT_DEFAULTS, type MqttOptions } from "./mqtt.js";
+export { shapeTransport, ShapedTransport, UNSHAPED_LINK, systemLinkClock, type LinkSettings, type LinkStats, type LinkClock, type ShapeOptions, type LinkDirectionStats } from "./shaper.js";
 export { createMemoryBus, MemoryBus, MemoryTransport, type MemoryBusOptions } from "./memory.js";
 export { startEmbeddedBroker, type EmbeddedBroker, type EmbeddedBrokerOptions } from "./embedded-broker.js";
 export { probeSharedSubscription, PROBE_TIMEOUT_MS, type ProbeOptions } from "./probe.js";

@@ -17,6 +17,8 @@ import { registerErrors } from "./cmd-errors.js";
 import { registerBroker } from "./cmd-broker.js";
 import { registerCloud } from "./cmd-cloud.js";
 import { registerInfer } from "./cmd-infer.js";
+import { registerPlan } from "./cmd-plan.js";
+import { registerPack } from "./cmd-pack.js";
 
 /** Builds the command tree (exported for tests). */
 export function buildProgram(): Command {
@@ -32,6 +34,8 @@ export function buildProgram(): Command {
   registerBroker(program);
   registerCloud(program);
   registerInfer(program);
+  registerPlan(program);
+  registerPack(program);
   // Commander's own error text is replaced by the one `edgecut: E_USAGE: ...` line main() prints.
   const quiet = { outputError: (): void => undefined };
   program.configureOutput(quiet);

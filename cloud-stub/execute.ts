@@ -48,6 +48,7 @@ export async function executePlan(plan: Plan, tensors: TensorMap, pool: SessionP
       lease.release();
     }
   }
+  startedAt ??= now(); // a probe runs no segment
   const outputs: TensorMap = {};
   for (const name of plan.want) Object.defineProperty(outputs, name, { value: env.get(name)!, enumerable: true, writable: true, configurable: true });
   return { outputs, startedAt: startedAt!, computeMs };

@@ -42,9 +42,11 @@ export function planRequest(header: RequestHeader, tensors: TensorMap, splits: R
   }
   const { from, to } = header.segments;
   const n = split.manifest.segments.length;
-  if (!(Number.isInteger(from) && Number.isInteger(to) && from >= 0 && from < to && to <= n)) {
-    return { code: "E_SEGMENT_RANGE", message: `split ${header.splitId} has segments 0..${n - 1}; the request asks for ${from}..${to - 1} (segments.from < segments.to <= ${n})` };
+  if (!(Number.isInteger(from) && Number.isInteger(to) && from >= 0 && from <= to && to <= n)) {
+    return { code: "E_SEGMENT_RANGE", message: `split ${header.splitId} has segments 0..${n - 1}; the request asks for ${from}..${to - 1} (segments.from <= segments.to <= ${n})` };
   }
+  // A probe (docs/wire-format.md §3.1): nothing runs, its tensors are padding, nothing comes back.
+  if (from === to) return { split, from, to, want: [] };
   const available = new Set(Object.keys(tensors));
   const produced = new Set<string>();
   /** Values of symbolic dims seen so far, with the tensor that set each. */

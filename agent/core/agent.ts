@@ -101,6 +101,9 @@ export class Agent implements AgentCore {
   private decision: PolicyDecision = { k: null, action: "fail", switched: false, reason: "not planned yet", pending: 0 };
   private online: boolean;
   private switches = 0;
+  private probing = false;
+  /** Idle network probes answered. */
+  probes = 0;
   private seq = 0;
   private readonly idPrefix = randomBytes(4).toString("hex");
   private timer: TimerHandle | undefined;
@@ -169,6 +172,7 @@ export class Agent implements AgentCore {
   static async start(opts: AgentOptions): Promise<Agent> {
     const loaded = loadManifest(opts.manifestPath);
     const agent = new Agent(opts, loaded.dir, loaded.manifest);
+    await agent.client?.start();
     const recovered = opts.store.requeueExpiredLeases(Number.MAX_SAFE_INTEGER);
     if (recovered.requeued + recovered.abandoned > 0) agent.log.info(recovered, "recovered queued requests from the previous run");
     await agent.tick();
@@ -180,6 +184,9 @@ export class Agent implements AgentCore {
   /** Samples the device, re-plans, schedules the next tick. */
   private async tick(): Promise<void> {
     await this.refresh();
+    if (this.client !== undefined && this.online && !this.draining && this.inFlight.size === 0 && this.jobs.running === 0 && this.estimator.needsProbe()) {
+      void this.probe();
+    }
     if (!this.draining) this.timer = this.clock.setTimeout(() => { void this.tick(); }, this.opts.sampleIntervalMs ?? 2000);
   }
 
@@ -268,6 +275,30 @@ export class Agent implements AgentCore {
 
   private runOptions(options: InferOptions): { encoding?: Encoding; timeoutMs?: number } {
     return { ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}) };
+  }
+
+  /**
+   * An idle probe (docs/wire-format.md §3.1: segments from = to, nothing runs): keeps the RTT and
+   * bandwidth fresh while no requests flow, and notices a recovered link. Sized by the estimator.
+   */
+  private async probe(): Promise<void> {
+    if (this.probing || this.client === undefined) return;
+    this.probing = true;
+    const n = this.manifest.segments.length;
+    const bytes = this.estimator.nextProbeBytes();
+    try {
+      const r = await this.client.request(this.manifest.splitId, { from: n, to: n }, { probe: { type: "uint8", dims: [bytes], data: new Uint8Array(bytes) } }, { wantOutputs: [], retries: 0 });
+      this.estimator.observe({ bytesUp: r.bytesUp, bytesDown: r.bytesDown, roundTripMs: r.roundTripMs, cloudComputeMs: r.computeMs, cloudQueueMs: r.queueMs, at: this.clock.now() });
+      this.probes++;
+    } catch (e) {
+      const err = asEdgecutError(e, "E_RUNTIME", "probe");
+      if (LINK_ERRORS.has(err.code)) this.estimator.observeFailure(this.clock.now());
+      this.log.debug({ code: err.code, err: err.message }, "network probe failed");
+    } finally {
+      this.probing = false;
+      this.replan();
+      this.jobs.pump();
+    }
   }
 
   /** The split to run at: the caller's (checked against the plan's rules) or the policy's. */

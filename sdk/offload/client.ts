@@ -337,7 +337,7 @@ function count(name: string, v: unknown): number {
 }
 
 function checkSegments(s: SegmentRange): void {
-  const ok = typeof s === "object" && s !== null && Number.isSafeInteger(s.from) && Number.isSafeInteger(s.to) && s.from >= 0 && s.from < s.to;
-  if (!ok) throw fail("E_USAGE", `segments must be { from, to } with integers 0 <= from < to (the worker runs from..to-1), got ${JSON.stringify(s)}`);
+  const ok = typeof s === "object" && s !== null && Number.isSafeInteger(s.from) && Number.isSafeInteger(s.to) && s.from >= 0 && s.from <= s.to;
+  if (!ok) throw fail("E_USAGE", `segments must be { from, to } with integers 0 <= from <= to (the worker runs from..to-1; from = to is a probe), got ${JSON.stringify(s)}`);
 }
 

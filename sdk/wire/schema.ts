@@ -28,7 +28,7 @@ const RequestSchema = z.strictObject({
   requestId: Id,
   deviceId: Id,
   splitId: Id,
-  segments: z.strictObject({ from: Count, to: Count }).refine((s) => s.from < s.to, { message: "must have from < to (segments from..to-1 run)" }),
+  segments: z.strictObject({ from: Count, to: Count }).refine((s) => s.from <= s.to, { message: "must have from <= to (segments from..to-1 run; from = to is a probe)" }),
   ttlMs: Millis,
   sessionId: Id.optional(),
   step: Count.optional(),

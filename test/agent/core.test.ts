@@ -162,6 +162,18 @@ describe("agent core", () => {
     }
   });
 
+  test("idle probes: with no requests the agent measures the link through the worker (segments from = to)", async () => {
+    const h = await startAgent({ sampleIntervalMs: 20, network: { probeIntervalMs: 30 } });
+    try {
+      await until(() => h.agent.probes >= 2, "two probes");
+      const net = h.agent.status().network;
+      assert.ok(net.samples >= 2 && net.reachable, JSON.stringify(net));
+      assert.equal(h.store.recentTelemetry(60_000).length, 0, "probes are not requests");
+    } finally {
+      await h.close();
+    }
+  });
+
   test("stop: finishes in-flight work, refuses new requests, keeps queued ones for the next start", async () => {
     const h = await startAgent();
     const running = h.agent.infer(split.inputs);

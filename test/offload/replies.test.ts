@@ -108,7 +108,7 @@ test("bad options and arguments are E_USAGE, and tensors that cannot be encoded 
   t.after(() => client.close());
   const s = f.manifest.splitId;
   await assert.rejects(client.request("a+b", { from: 0, to: 1 }, {}), { code: "E_USAGE", message: /splitId/ });
-  for (const seg of [{ from: 2, to: 1 }, { from: 1, to: 1 }, { from: -1, to: 1 }, { from: 0.5, to: 2 }]) {
+  for (const seg of [{ from: 2, to: 1 }, { from: -1, to: 1 }, { from: 0.5, to: 2 }]) {
     await assert.rejects(client.request(s, seg, {}), { code: "E_USAGE", message: /segments/ }, JSON.stringify(seg));
   }
   await assert.rejects(client.request(s, { from: 1, to: 2 }, {}, { encoding: "fp8" as never }), { code: "E_USAGE" });

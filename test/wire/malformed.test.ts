@@ -116,7 +116,7 @@ test("headers failing the schema are E_FRAME", () => {
     ["empty deviceId", (h) => { h.deviceId = ""; }],
     ["requestId too long", (h) => { h.requestId = "x".repeat(257); }],
     ["unknown key", (h) => { h.priority = 1; }],
-    ["segments from = to", (h) => { h.segments = { from: 2, to: 2 }; }],
+    ["segments from > to", (h) => { h.segments = { from: 3, to: 2 }; }],
     ["segments fractional", (h) => { h.segments = { from: 0.5, to: 2 }; }],
     ["negative ttl", (h) => { h.ttlMs = -1; }],
     ["ttl as text", (h) => { h.ttlMs = "500"; }],

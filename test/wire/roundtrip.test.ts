@@ -182,7 +182,7 @@ test("the encoder refuses what cannot make a valid frame, with E_FRAME", () => {
     ["Infinity as int8-row", () => encodeFrame(req, f(Float32Array.from([1, Infinity]), [1, 2]), { encoding: "int8-row" })],
     ["beyond half's range", () => encodeFrame(req, f(Float32Array.from([1, 70000])), { encoding: "fp16" })],
     ["header missing splitId", () => encodeFrame({ ...req, splitId: undefined } as unknown as RequestHeader, {})],
-    ["empty segment range", () => encodeFrame({ ...req, segments: { from: 2, to: 2 } }, {})],
+    ["reversed segment range", () => encodeFrame({ ...req, segments: { from: 3, to: 2 } }, {})],
     ["unknown kind", () => encodeFrame({ ...req, kind: "ping" } as unknown as RequestHeader, {})],
     ["empty name", () => encodeFrame(req, { "": { type: "uint8", dims: [0], data: new Uint8Array(0) } })],
   ];

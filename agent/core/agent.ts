@@ -10,7 +10,8 @@
  */
 import { randomBytes } from "node:crypto";
 import { asEdgecutError, EdgecutError, fail } from "../../sdk/errors.js";
-import { loadManifest, type Manifest } from "../../sdk/graph/manifest.js";
+import type { Manifest } from "../../sdk/graph/manifest.js";
+import { loadSplitOrPack } from "../planner/pack.js";
 import type { InferOptions, InferResult, TensorSignature } from "../../sdk/infer/types.js";
 import { OffloadClient } from "../../sdk/offload/client.js";
 import { SplitRunner, type RunBreakdown } from "../../sdk/offload/split-runner.js";
@@ -40,12 +41,14 @@ import { FleetPublisher, type FleetBase } from "./fleet.js";
 /** Options of Agent.start. */
 export interface AgentOptions {
   deviceId: string;
-  /** The split's manifest.json (a full split or a packed one). */
+  /** The split's manifest.json (a full split, or a pack made by `edgecut pack`: split points above its maxSplit are not planned). */
   manifestPath: string;
   /** The open store; the agent does not close it (its opener does). */
   store: AgentStore;
   /** The broker connection; absent: no cloud, every request runs all-local. The agent does not close it. */
   transport?: Transport;
+  /** False when `transport` is not connected yet (it emits "connected" when it is; agent/service/lazy-transport.ts). Default true. */
+  transportConnected?: boolean;
   sampler: SystemSampler;
   /** Monotonic time and timers (default systemClock). */
   clock?: Clock;
@@ -111,7 +114,7 @@ export class Agent implements AgentCore {
   private stopped: Promise<void> | undefined;
   private storeProblem: string | undefined;
 
-  private constructor(private readonly opts: AgentOptions, private readonly manifestDir: string, manifest: Manifest) {
+  private constructor(private readonly opts: AgentOptions, private readonly manifestDir: string, manifest: Manifest, private readonly maxLocalSplit: number) {
     this.manifest = manifest;
     this.clock = opts.clock ?? systemClock;
     this.wall = opts.wallClock ?? Date.now;
@@ -123,7 +126,7 @@ export class Agent implements AgentCore {
     this.estimator = new NetworkEstimator({ now: () => this.clock.now(), config: opts.network ?? {} });
     this.costs = opts.costs ?? flopsCosts(manifest, opts.flopsPerMs ?? 1e6);
     this.geometry = geometryFromManifest(manifest, requestSizes(manifest));
-    this.online = opts.transport !== undefined;
+    this.online = opts.transport !== undefined && (opts.transportConnected ?? true);
     const now = (): number => this.clock.now();
     this.client = opts.transport === undefined ? undefined : new OffloadClient({
       transport: opts.transport, deviceId: opts.deviceId, clock: now,
@@ -170,8 +173,8 @@ export class Agent implements AgentCore {
    * queue and telemetry. E_MANIFEST for a bad manifest; the sampler's and store's errors as they come.
    */
   static async start(opts: AgentOptions): Promise<Agent> {
-    const loaded = loadManifest(opts.manifestPath);
-    const agent = new Agent(opts, loaded.dir, loaded.manifest);
+    const { loaded, maxSplit } = loadSplitOrPack(opts.manifestPath);
+    const agent = new Agent(opts, loaded.dir, loaded.manifest, maxSplit);
     await agent.client?.start();
     const recovered = opts.store.requeueExpiredLeases(Number.MAX_SAFE_INTEGER);
     if (recovered.requeued + recovered.abandoned > 0) agent.log.info(recovered, "recovered queued requests from the previous run");
@@ -210,6 +213,7 @@ export class Agent implements AgentCore {
     const inputs = buildPlanInputs({
       geometry: this.geometry, costs: this.costs, sample: this.sample, observed: this.observed, loadedMemBytes: loadedMem,
       network: { ...est, reachable: est.reachable && this.online }, defaultCloudSpeedup: this.plannerConfig.defaultCloudSpeedup,
+      ...(this.maxLocalSplit < this.manifest.segments.length ? { maxLocalSplit: this.maxLocalSplit } : {}),
     });
     let p: Plan;
     try {

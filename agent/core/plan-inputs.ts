@@ -30,6 +30,8 @@ export interface PlanState {
   loadedMemBytes: number;
   /** The planner's default cloud speedup, until the worker's reports give one. */
   defaultCloudSpeedup: number;
+  /** Highest split point this device holds the segments for (a pack); absent: all. */
+  maxLocalSplit?: number;
 }
 
 /**
@@ -58,5 +60,6 @@ export function buildPlanInputs(s: PlanState): PlanInputs {
     },
     network: s.network,
     cloud: { speedup: s.observed.speedup ?? s.defaultCloudSpeedup, queueMs: s.observed.queueMs },
+    ...(s.maxLocalSplit !== undefined ? { maxLocalSplit: s.maxLocalSplit } : {}),
   };
 }

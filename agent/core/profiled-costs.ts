@@ -55,8 +55,11 @@ function zeros(manifest: Manifest, t: ManifestTensor): HostTensor {
 /** A CostSource over a profiler, for one shape bucket. */
 export interface ProfiledCosts extends CostSource {
   readonly bucket: string;
-  /** Profiles what is missing, stale or was taken under different load; then recalibrates. */
-  refresh(inputs: TensorMap, cpuLoad: number): Promise<number>;
+  /**
+   * Profiles what is missing, stale or was taken under different load, among segments below
+   * `maxSplit` (default all: a pack holds only its front segments); then recalibrates.
+   */
+  refresh(inputs: TensorMap, cpuLoad: number, maxSplit?: number): Promise<number>;
 }
 
 /**
@@ -71,8 +74,8 @@ export function profiledCosts(profiler: Profiler, manifest: Manifest, fallbackFl
     bucket,
     segments: () => segments,
     flopsPerMs: () => flopsPerMs,
-    async refresh(profileInputs: TensorMap, cpuLoad: number): Promise<number> {
-      const needs = profiler.needsProfiling(bucket, cpuLoad);
+    async refresh(profileInputs: TensorMap, cpuLoad: number, maxSplit = manifest.segments.length): Promise<number> {
+      const needs = profiler.needsProfiling(bucket, cpuLoad).filter((x) => x.segmentIndex < maxSplit);
       if (needs.length > 0) {
         log.info({ bucket, segments: needs.map((x) => `${x.segmentIndex}:${x.reason}`) }, "profiling segments");
         await profiler.profileAll(profileInputs, { only: needs.map((x) => x.segmentIndex) });

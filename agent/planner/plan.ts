@@ -64,6 +64,7 @@ function infeasibility(inputs: PlanInputs, k: number, config: PlannerConfig, mem
   const n = inputs.segments.length;
   const reasons: string[] = [];
   const budget = inputs.device.ramAvailableBytes - config.ramMarginBytes;
+  if (inputs.maxLocalSplit !== undefined && k > inputs.maxLocalSplit) reasons.push(`segments ${inputs.maxLocalSplit}..${k - 1} are not on this device (packed up to split ${inputs.maxLocalSplit})`);
   if (memBytes > budget) reasons.push(`the front needs ${memBytes} B, ${Math.max(0, budget)} B available (RAM ${inputs.device.ramAvailableBytes} B minus margin ${config.ramMarginBytes} B)`);
   if (k < n) {
     const priv = new Set(config.privateInputs);

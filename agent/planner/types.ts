@@ -59,6 +59,8 @@ export interface PlanInputs {
   device: DeviceState;
   network: NetworkEstimate;
   cloud: CloudProfile;
+  /** Highest split point whose front segments this device holds (a pack, `edgecut pack`); default n. */
+  maxLocalSplit?: number;
 }
 
 /** Predicted costs of one split point (ms, except throughput). */

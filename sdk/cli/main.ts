@@ -17,6 +17,7 @@ import { registerErrors } from "./cmd-errors.js";
 import { registerBroker } from "./cmd-broker.js";
 import { registerCloud } from "./cmd-cloud.js";
 import { registerInfer } from "./cmd-infer.js";
+import { registerAgent } from "./cmd-agent.js";
 import { registerPlan } from "./cmd-plan.js";
 import { registerPack } from "./cmd-pack.js";
 
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerBroker(program);
   registerCloud(program);
   registerInfer(program);
+  registerAgent(program);
   registerPlan(program);
   registerPack(program);
   // Commander's own error text is replaced by the one `edgecut: E_USAGE: ...` line main() prints.

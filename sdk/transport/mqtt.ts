@@ -42,6 +42,13 @@ export interface MqttOptions {
   password?: string;
   /** Pause between reconnect attempts after the connection dropped (default 1000 ms; 0: never reconnect). */
   reconnectPeriodMs?: number;
+  /** TLS (mqtts://, wss://): PEM of the CA that signed the broker's certificate (default: the system's CAs). */
+  ca?: string | Uint8Array;
+  /** TLS client certificate and its key (PEM), for brokers that authenticate clients by certificate. */
+  cert?: string | Uint8Array;
+  key?: string | Uint8Array;
+  /** TLS: check the broker's certificate and host name (default true; false only to debug a test broker). */
+  rejectUnauthorized?: boolean;
 }
 
 /** Defaults of {@link MqttOptions}. */
@@ -156,6 +163,10 @@ function attempt(opts: MqttOptions, version: 4 | 5, deadline: number): Promise<{
       resubscribe: false,
       ...(opts.username === undefined ? {} : { username: opts.username }),
       ...(opts.password === undefined ? {} : { password: opts.password }),
+      ...(opts.ca === undefined ? {} : { ca: Buffer.from(opts.ca) }),
+      ...(opts.cert === undefined ? {} : { cert: Buffer.from(opts.cert) }),
+      ...(opts.key === undefined ? {} : { key: Buffer.from(opts.key) }),
+      rejectUnauthorized: opts.rejectUnauthorized ?? true,
     });
   } catch (e) {
     // mqtt.js throws synchronously for a URL it cannot use (no or unknown protocol).

@@ -45,8 +45,13 @@ export function planRequest(header: RequestHeader, tensors: TensorMap, splits: R
   if (!(Number.isInteger(from) && Number.isInteger(to) && from >= 0 && from <= to && to <= n)) {
     return { code: "E_SEGMENT_RANGE", message: `split ${header.splitId} has segments 0..${n - 1}; the request asks for ${from}..${to - 1} (segments.from <= segments.to <= ${n})` };
   }
-  // A probe (docs/wire-format.md §3.1): nothing runs, its tensors are padding, nothing comes back.
-  if (from === to) return { split, from, to, want: [] };
+  // A probe (docs/wire-format.md §3.1): nothing runs; the tensors named in wantOutputs are echoed.
+  if (from === to) {
+    const echo = [...new Set(header.wantOutputs ?? [])];
+    const absent = echo.filter((name) => tensors[name] === undefined);
+    if (absent.length > 0) return { code: "E_FRAME", message: `the probe asks to echo ${list(absent)}, which it does not carry` };
+    return { split, from, to, want: echo };
+  }
   const available = new Set(Object.keys(tensors));
   const produced = new Set<string>();
   /** Values of symbolic dims seen so far, with the tensor that set each. */

@@ -64,6 +64,8 @@ export interface AgentOptions {
   /** This device's FLOPs/ms at idle when `costs` is absent (default 1e6, a Pi 4 class guess). */
   flopsPerMs?: number;
   intraOpThreads?: number;
+  /** Simulation only: local segments take this many times as long (SplitRunnerOptions.localSlowdown). */
+  localSlowdown?: number;
   /** Device sampling and re-planning period (default 2000 ms). */
   sampleIntervalMs?: number;
   /** Telemetry: store batch period (default 5000 ms; 0 writes each sample at once) and fleet summary period (default 60 000 ms; 0 off). */
@@ -105,6 +107,7 @@ export class Agent implements AgentCore {
   private online: boolean;
   private switches = 0;
   private probing = false;
+  private largeProbes = 0;
   /** Idle network probes answered. */
   probes = 0;
   private seq = 0;
@@ -139,6 +142,7 @@ export class Agent implements AgentCore {
     this.runner = SplitRunner.fromLoaded({ manifest, dir: manifestDir }, {
       ...(this.client !== undefined ? { client: this.client } : {}), clock: now,
       ...(opts.intraOpThreads !== undefined ? { intraOpThreads: opts.intraOpThreads } : {}),
+      ...(opts.localSlowdown !== undefined ? { localSlowdown: opts.localSlowdown } : {}),
     });
     this.telemetry = new TelemetryBuffer(opts.store, this.clock, opts.telemetry?.flushIntervalMs ?? 5000, this.log);
     const publishMs = opts.telemetry?.publishIntervalMs ?? 60_000;
@@ -283,15 +287,18 @@ export class Agent implements AgentCore {
 
   /**
    * An idle probe (docs/wire-format.md §3.1: segments from = to, nothing runs): keeps the RTT and
-   * bandwidth fresh while no requests flow, and notices a recovered link. Sized by the estimator.
+   * bandwidth fresh while no requests flow, and notices a recovered link. The estimator sizes it;
+   * every other large probe has its padding echoed, so up and down sizes vary apart and the
+   * download bandwidth is measured too (a link that recovered downstream is noticed, not just up).
    */
   private async probe(): Promise<void> {
     if (this.probing || this.client === undefined) return;
     this.probing = true;
     const n = this.manifest.segments.length;
     const bytes = this.estimator.nextProbeBytes();
+    const echo = bytes > this.estimator.config.smallProbeBytes && this.largeProbes++ % 2 === 1;
     try {
-      const r = await this.client.request(this.manifest.splitId, { from: n, to: n }, { probe: { type: "uint8", dims: [bytes], data: new Uint8Array(bytes) } }, { wantOutputs: [], retries: 0 });
+      const r = await this.client.request(this.manifest.splitId, { from: n, to: n }, { probe: { type: "uint8", dims: [bytes], data: new Uint8Array(bytes) } }, { wantOutputs: echo ? ["probe"] : [], retries: 0 });
       this.estimator.observe({ bytesUp: r.bytesUp, bytesDown: r.bytesDown, roundTripMs: r.roundTripMs, cloudComputeMs: r.computeMs, cloudQueueMs: r.queueMs, at: this.clock.now() });
       this.probes++;
     } catch (e) {

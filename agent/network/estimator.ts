@@ -80,6 +80,9 @@ export interface NetworkEstimatorOptions {
   config?: NetworkEstimatorConfigInput;
 }
 
+/** Room for the frame and fragment headers around a probe's payload (docs/wire-format.md §2, §7). */
+const FRAME_OVERHEAD_BYTES = 1024;
+
 interface Fitted {
   rttMs: number;
   up: number;
@@ -104,6 +107,7 @@ export class NetworkEstimator {
   private lastObsAt: number | null = null;
   private lastAttemptAt = Number.NEGATIVE_INFINITY;
   private failures = 0;
+  private probeTurn = 0;
   private heldRttMs: number;
   private fitted: Fitted;
 
@@ -147,12 +151,15 @@ export class NetworkEstimator {
 
   /**
    * Size of the next probe's payload: small while the window lacks a small message (RTT),
-   * large while it lacks size spread (bandwidth), else small (cheapest, keeps the RTT fresh).
+   * large while it lacks size spread (bandwidth), else small and large in turn: an idle link
+   * keeps being measured both ways, so a change of bandwidth shows without any request.
    */
   nextProbeBytes(): number {
     const { smallProbeBytes: small, largeProbeBytes: large } = this.config;
-    if (!this.samples.some((s) => s.up + s.down <= 4 * small)) return small;
-    return this.fitted.basis === "rtt-held" || this.fitted.basis === "prior" ? large : small;
+    // Sizes are transport payloads: a probe's frame adds its header (a few hundred bytes) both ways.
+    if (!this.samples.some((s) => s.up + s.down <= 4 * small + FRAME_OVERHEAD_BYTES)) return small;
+    if (this.fitted.basis === "rtt-held" || this.fitted.basis === "prior") return large;
+    return this.probeTurn++ % 2 === 0 ? small : large;
   }
 
   /** The current estimate (see NetworkEstimate). */
@@ -245,8 +252,9 @@ export class NetworkEstimator {
     }
     // All messages about one size: RTT and bandwidth cannot be told apart. Keep the last fitted
     // RTT (or the prior) and charge the rest of the time to bandwidth; nextProbeBytes asks for a
-    // large probe to restore the spread.
-    const rtt = this.heldRttMs;
+    // large probe to restore the spread. The RTT cannot exceed the fastest round trip seen: a
+    // prior of 50 ms on a 3 ms link would otherwise leave every sample "faster than the RTT".
+    const rtt = Math.min(this.heldRttMs, ...rows.map((r) => r.y));
     let sxx = 0;
     let sxy = 0;
     rows.forEach((r) => {

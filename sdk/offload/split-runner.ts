@@ -25,6 +25,12 @@ export interface SplitRunnerOptions {
   intraOpThreads?: number;
   /** Monotonic clock in ms for the local parts of the breakdown (default performance.now); give the client the same one. */
   clock?: () => number;
+  /**
+   * Simulation: each local segment takes this many times as long as it ran (the extra is waited
+   * out, not computed), as on a board that much slower than this machine. Default 1 (off). Used by
+   * the live simulator and integration tests to stand in for a slow device on a fast machine.
+   */
+  localSlowdown?: number;
 }
 
 /** Options of one run. */
@@ -79,6 +85,8 @@ export class SplitRunner {
 
   private constructor(readonly manifest: Manifest, private readonly dir: string, private readonly opts: SplitRunnerOptions) {
     this.clock = opts.clock ?? (() => performance.now());
+    const slow = opts.localSlowdown;
+    if (slow !== undefined && !(Number.isFinite(slow) && slow >= 1)) throw fail("E_USAGE", `localSlowdown must be a finite number >= 1, got ${String(slow)}`);
   }
 
   /** Loads a split's manifest.json (E_MANIFEST when it or a file it lists is missing or malformed). */
@@ -127,6 +135,8 @@ export class SplitRunner {
       const feeds: TensorMap = {};
       for (const t of seg.inputs) feeds[t.name] = this.from(pool, t.name, `segment ${seg.index}`);
       const out = await session.run(feeds, seg.outputs.map((o) => o.name));
+      const slow = this.opts.localSlowdown ?? 1;
+      if (slow > 1) await new Promise((r) => setTimeout(r, (slow - 1) * (this.clock() - r0)));
       localMs += this.clock() - r0;
       for (const [name, t] of Object.entries(out)) pool.set(name, t);
     }

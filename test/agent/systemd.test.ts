@@ -1,31 +1,16 @@
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { fail } from "../../sdk/errors.js";
 import { parseAgentConfig } from "../../agent/config/index.js";
+import { startListener, toolSkipReason } from "../support/notify-listener.js";
 import { createNotifier, sanitizeStatus, watchdogIntervalFromEnv, MAX_STATUS_CHARS, type NotifyExec } from "../../agent/systemd/notify.js";
 
 const UNIT = path.join(import.meta.dirname, "../../agent/systemd/edgecut-agent.service");
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "edgecut-systemd-"));
 after(() => fs.rmSync(root, { recursive: true, force: true }));
-
-/** Path of a tool, or undefined. */
-function which(tool: string): string | undefined {
-  const r = spawnSync("sh", ["-c", `command -v ${tool}`], { encoding: "utf8" });
-  const found = r.stdout.trim();
-  return r.status === 0 && found ? found : undefined;
-}
-
-/** Why a test needing `tool` must skip (undefined: it can run). Under CI=true a missing tool fails the run instead. */
-function toolSkipReason(tool: string, install: string): string | undefined {
-  if (which(tool) !== undefined) return undefined;
-  const reason = `${tool} is not installed (${install})`;
-  if (process.env.CI === "true") throw fail("E_TOOL_MISSING", `${reason}; CI=true requires it`);
-  return reason;
-}
 
 /** [Section] -> key -> values, of a unit file (comments and blank lines dropped). */
 function parseUnit(text: string): Map<string, Map<string, string[]>> {
@@ -162,63 +147,12 @@ describe("notifier: without systemd", () => {
   });
 });
 
-/** A NOTIFY_SOCKET listener: Node cannot bind an AF_UNIX datagram socket, python3 can. */
-const LISTENER = `
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-print("LISTENING", flush=True)
-while True:
-    # recv() drops the ancillary data: the fd of systemd-notify's BARRIER=1 closes, which answers the barrier.
-    print(json.dumps(s.recv(65536).decode()), flush=True)
-`;
-
-interface Listener {
-  socket: string;
-  datagrams: string[];
-  waitFor(pred: (d: string[]) => boolean, what: string): Promise<void>;
-  close(): void;
-}
-
-async function startListener(): Promise<Listener> {
-  const dir = fs.mkdtempSync(path.join(root, "sock-"));
-  const socket = path.join(dir, "notify.sock");
-  const child: ChildProcess = spawn("python3", ["-c", LISTENER, socket], { stdio: ["ignore", "pipe", "pipe"] });
-  const datagrams: string[] = [];
-  let stderr = "";
-  let buf = "";
-  let listening = false;
-  const waiters = new Set<() => void>();
-  child.stderr!.on("data", (b: Buffer) => { stderr += b.toString(); });
-  child.stdout!.on("data", (b: Buffer) => {
-    buf += b.toString();
-    let i: number;
-    while ((i = buf.indexOf("\n")) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      if (line === "LISTENING") listening = true;
-      else datagrams.push(JSON.parse(line) as string);
-    }
-    for (const w of waiters) w();
-  });
-  const waitFor = (pred: (d: string[]) => boolean, what: string): Promise<void> => new Promise((resolve, reject) => {
-    const check = (): void => {
-      if (pred(datagrams)) { waiters.delete(check); clearTimeout(timer); resolve(); }
-    };
-    const timer = setTimeout(() => { waiters.delete(check); reject(new Error(`no ${what} after 10 s; got ${JSON.stringify(datagrams)}; listener stderr: ${stderr}`)); }, 10_000);
-    waiters.add(check);
-    child.once("exit", () => { if (!pred(datagrams)) { clearTimeout(timer); reject(new Error(`the listener exited: ${stderr}`)); } });
-    check();
-  });
-  await waitFor(() => listening, "LISTENING line");
-  return { socket, datagrams, waitFor, close: () => { child.kill("SIGKILL"); } };
-}
 
 describe("notifier: a real NOTIFY_SOCKET", () => {
   test("ready, watchdog, status and stopping reach the socket through systemd-notify", async (t) => {
     const skip = toolSkipReason("systemd-notify", "apt-get install systemd") ?? toolSkipReason("python3", "apt-get install python3");
     if (skip !== undefined) return t.skip(skip);
-    const listener = await startListener();
+    const listener = await startListener(root);
     t.after(() => listener.close());
     const logged: string[] = [];
     const n = createNotifier({ env: { ...process.env, NOTIFY_SOCKET: listener.socket }, log: (f, m) => logged.push(`${m} ${JSON.stringify(f)}`) });

@@ -121,6 +121,8 @@ export const ProfilerConfigSchema = z.strictObject({
   staleAfterMs: z.int().positive().default(7 * DAY_MS),
   /** Measure again when the CPU load (0..1) differs from the profile's by more than this. */
   loadChangeThreshold: z.number().min(0).max(1).default(0.3),
+  /** How often (ms) the agent checks, while idle, for profiles gone stale or taken under other load, and re-measures them (0: only at start). */
+  recheckIntervalMs: z.int().nonnegative().default(300_000),
 });
 
 /** Requests to the cloud worker. */

@@ -132,6 +132,24 @@ export async function startAgentService(cfg: AgentConfig, deps: ServiceDeps = {}
     cleanups.push(() => agent.stop());
     agent.on("switch", () => { void notifier.status(`split ${String(agent.status().split)} (${agent.status().action})`); });
 
+    // Re-measure, while idle, profiles gone stale or taken under very different load (profiling
+    // loads the segments' sessions, so it never runs beside requests).
+    let recheck: ReturnType<typeof setInterval> | undefined;
+    let profiling = false;
+    if ((deps.profile ?? true) && cfg.profiler.recheckIntervalMs > 0) {
+      recheck = setInterval(() => {
+        const st = agent.status();
+        if (profiling || st.inFlight > 0 || st.queueDepth > 0) return;
+        profiling = true;
+        const load = Math.min(1, (st.device?.cpuLoadPercent ?? 0) / 100);
+        void costs.refresh(zeroInputs(manifest), load, maxSplit)
+          .catch((e: unknown) => log.warn({ err: (e as Error).message }, "re-profiling failed; keeping the old profiles"))
+          .finally(() => { profiling = false; });
+      }, cfg.profiler.recheckIntervalMs);
+      recheck.unref();
+      cleanups.push(() => clearInterval(recheck));
+    }
+
     const listen = cfg.api.address.kind === "unix" ? `unix:${cfg.api.address.path}` : cfg.api.listen;
     const api = await startApi(agent, { listen, socketMode: cfg.api.socketMode, maxBodyBytes: cfg.api.maxBodyBytes, log: root.child({ component: "api" }), version });
     cleanups.push(() => api.close());

@@ -58,7 +58,7 @@ describe("agent config: files", () => {
     assert.equal(cfg.planner.objective, "latency");
     assert.deepEqual(cfg.policy, { name: "hysteresis", minRelativeGain: 0.1, minAbsoluteGainMs: 2, confirmations: 3 });
     assert.equal(cfg.network.window, 32);
-    assert.deepEqual(cfg.profiler, { warmupRuns: 2, timedRuns: 5, staleAfterMs: 7 * 24 * 3600_000, loadChangeThreshold: 0.3 });
+    assert.deepEqual(cfg.profiler, { warmupRuns: 2, timedRuns: 5, staleAfterMs: 7 * 24 * 3600_000, loadChangeThreshold: 0.3, recheckIntervalMs: 300_000 });
     assert.deepEqual(cfg.offload, { timeoutMs: 10_000, retries: 2, encoding: "fp32" });
     assert.deepEqual(cfg.telemetry, { publishIntervalMs: 60_000, flushIntervalMs: 5000, maxRows: 10_000 });
     assert.equal(cfg.sampleIntervalMs, 2000);

@@ -1,6 +1,8 @@
 // The agent core (agent/core/agent.ts) on a real tiny-gpt split: real onnxruntime sessions, a real
 // worker (cloud-stub) on the in-process memory bus, the SQLite store in memory, a scripted sampler.
 import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import pino from "pino";
@@ -171,6 +173,67 @@ describe("agent core", () => {
       assert.equal(h.store.recentTelemetry(60_000).length, 0, "probes are not requests");
     } finally {
       await h.close();
+    }
+  });
+
+  test("fleet telemetry: a periodic JSON summary on edgecut/v1/telemetry/<deviceId>, without tensors or secrets", async () => {
+    const watcher = bus.connect();
+    const got: { topic: string; body: Record<string, unknown> }[] = [];
+    await watcher.subscribe("edgecut/v1/telemetry/+", (topic, payload) => got.push({ topic, body: JSON.parse(Buffer.from(payload).toString()) as Record<string, unknown> }));
+    const h = await startAgent({ telemetry: { flushIntervalMs: 0, publishIntervalMs: 150 } });
+    try {
+      for (let i = 0; i < 3; i++) await h.agent.infer(split.inputs);
+      await assert.rejects(h.agent.infer({}));
+      await until(() => got.some((g) => (g.body["requests"] as { ok: number }).ok >= 3), "a summary counting the requests");
+      const s = got.find((g) => (g.body["requests"] as { ok: number }).ok >= 3)!;
+      assert.equal(s.topic, "edgecut/v1/telemetry/pi-test");
+      assert.equal(s.body["format"], 1);
+      assert.equal(s.body["deviceId"], "pi-test");
+      assert.deepEqual((s.body["requests"] as { error: number; errors: Record<string, number> }).errors, { E_INPUT_MISSING: 1 });
+      for (const k of ["split", "action", "health", "latencyMs", "bytesUp", "queueDepth", "switches", "network", "device", "versions"]) assert.ok(k in s.body, `summary has ${k}`);
+      const text = JSON.stringify(s.body);
+      assert.ok(!text.includes("input_ids") && !text.includes("logits"), "no tensor names or data in the summary");
+    } finally {
+      await h.close();
+      await watcher.close();
+    }
+  });
+
+  test("a full store: queueing fails with E_STORE_FULL (nothing half-written), direct requests still run, the file stays sound", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "edgecut-core-full-"));
+    const store = openStore(path.join(dir, "agent.db"), { maxPageCount: 40 });
+    const transport = bus.connect();
+    const agent = await Agent.start({
+      deviceId: "pi-full", manifestPath: split.manifestPath, store, transport, sampler: new FakeSampler({ clock: systemClock }), sampleIntervalMs: 60_000,
+      telemetry: { flushIntervalMs: 0, publishIntervalMs: 0 }, policy: { name: "static", split: 1 },
+    });
+    try {
+      bus.stop(); // hold queued jobs in the outbox
+      await until(() => agent.status().network.reachable === false, "the agent to notice");
+      let full: unknown;
+      const accepted: string[] = [];
+      for (let i = 0; i < 500 && full === undefined; i++) {
+        try { accepted.push(agent.submit(`fill-${i}`, split.inputs).id); } catch (e) { full = e; }
+      }
+      assert.ok(full instanceof EdgecutError && full.code === "E_STORE_FULL", `expected E_STORE_FULL, got ${String(full)}`);
+      assert.ok(accepted.length > 0);
+      assert.deepEqual(store.check(), ["ok"]);
+      assert.equal(store.pendingCount(), accepted.length, "the refused request left nothing behind");
+      bus.start();
+      // Each accepted request ends with its result, or, when the result itself does not fit, with E_STORE_FULL recorded.
+      await until(() => store.pendingCount() === 0, `the accepted requests (${JSON.stringify(store.jobCounts())})`, 30_000);
+      for (const id of accepted) {
+        const st = agent.getRequest(id)!;
+        assert.ok(st.status === "done" || (st.status === "failed" && st.error.code === "E_STORE_FULL"), JSON.stringify(st));
+      }
+      const r = await agent.infer(split.inputs);
+      assert.ok(compareOutputs(split.expected, r.outputs, exact).ok, "requests still run with a full store");
+    } finally {
+      bus.start();
+      await agent.stop();
+      await transport.close();
+      store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -17,3 +17,10 @@ export {
   type Transport, type MqttOptions,
 } from "./transport/index.js";
 export { OffloadClient, SplitRunner, ReplyError, type OffloadResult, type RunResult, type RunBreakdown } from "./offload/index.js";
+export {
+  createInference, connectAgent, type Inference, type InferOptions, type InferResult, type InferBreakdown, type TensorSignature,
+  type InProcessInference, type InProcessOptions, type AgentClient, type AgentClientOptions, type WaitOptions,
+  type AgentStatus, type RequestState, type SubmitResult,
+} from "./infer/index.js";
+export { shapeTransport, type ShapedTransport, type LinkSettings } from "./transport/index.js";
+export { parseRate, parseDuration as parseDurationMs, parseSize } from "./units.js";

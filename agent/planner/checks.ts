@@ -1,9 +1,9 @@
 /**
  * The constraint checks behind a plan row's feasibility, one function per kind, so callers that
  * need to tell them apart (`edgecut plan`: "fits", "privacyOk") need not parse PlanRow.reason.
- * They mirror plan.ts's infeasibility() rule for rule and word for word: memory (the front's
- * bytes against available RAM minus the margin) and privacy (private model inputs sent, too few
- * segments on the device before the cloud). Reachability and unknown costs are neither.
+ * plan.ts's infeasibility() is built from them: memory (the front's bytes against available RAM
+ * minus the margin) and privacy (private model inputs sent, too few segments on the device
+ * before the cloud). Reachability, packs and unknown costs are neither.
  */
 import type { PlannerConfig } from "./config.js";
 import type { PlanInputs } from "./types.js";

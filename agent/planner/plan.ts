@@ -19,6 +19,7 @@
  */
 import { fail } from "../../sdk/errors.js";
 import { parsePlannerConfig, type Objective, type PlannerConfig, type PlannerConfigInput } from "./config.js";
+import { memoryViolation, privacyViolations } from "./checks.js";
 import { predict, transferBytes } from "./cost.js";
 import type { Plan, PlanInputs, PlanRow } from "./types.js";
 
@@ -59,26 +60,15 @@ function checkInputs(inputs: PlanInputs): void {
   for (const [name, v] of nums) if (!Number.isFinite(v) || v < 0) throw fail("E_USAGE", `plan: ${name} is ${String(v)}; it must be a finite number >= 0`);
 }
 
-/** Why split point k is infeasible (empty when it is feasible). */
+/** Why split point k is infeasible (empty when it is feasible): the checks of checks.ts, then reachability and costs. */
 function infeasibility(inputs: PlanInputs, k: number, config: PlannerConfig, memBytes: number, unknown: number[], totalMs: number): string[] {
   const n = inputs.segments.length;
   const reasons: string[] = [];
-  const budget = inputs.device.ramAvailableBytes - config.ramMarginBytes;
   if (inputs.maxLocalSplit !== undefined && k > inputs.maxLocalSplit) reasons.push(`segments ${inputs.maxLocalSplit}..${k - 1} are not on this device (packed up to split ${inputs.maxLocalSplit})`);
-  if (memBytes > budget) reasons.push(`the front needs ${memBytes} B, ${Math.max(0, budget)} B available (RAM ${inputs.device.ramAvailableBytes} B minus margin ${config.ramMarginBytes} B)`);
-  if (k < n) {
-    const priv = new Set(config.privateInputs);
-    if (k === 0) {
-      const sent = inputs.inputNames === undefined ? [...priv] : inputs.inputNames.filter((x) => priv.has(x));
-      if (sent.length > 0) reasons.push(`k = 0 sends the private model input(s) ${sent.join(", ")}`);
-    } else {
-      const cut = inputs.cuts[k - 1]!;
-      const sent = [...cut.modelInputs, ...cut.tensors].filter((x) => priv.has(x));
-      if (sent.length > 0) reasons.push(`the cut after segment ${k - 1} sends the private model input(s) ${sent.join(", ")}`);
-    }
-    if (k < config.minSegmentsBeforeCloud) reasons.push(`only ${k} segment(s) run on the device before the cloud; the privacy rule wants ${config.minSegmentsBeforeCloud}`);
-    if (!inputs.network.reachable) reasons.push("the cloud is unreachable");
-  }
+  const mem = memoryViolation(inputs, config, memBytes);
+  if (mem !== null) reasons.push(mem);
+  reasons.push(...privacyViolations(inputs, config, k));
+  if (k < n && !inputs.network.reachable) reasons.push("the cloud is unreachable");
   if (unknown.length > 0) reasons.push(`no cost known for segment(s) ${[...new Set(unknown)].join(", ")} (not profiled, no FLOPs, no worker report)`);
   else if (!Number.isFinite(totalMs)) reasons.push("the predicted time is not finite (zero bandwidth?)");
   return reasons;

@@ -4,7 +4,6 @@
  * Every flag is checked before the broker is contacted; --split n runs everything locally and
  * needs no broker.
  */
-import * as os from "node:os";
 import type { Command } from "commander";
 import { fail } from "../errors.js";
 import { loadManifest } from "../graph/manifest.js";
@@ -13,7 +12,7 @@ import { SplitRunner, type RunBreakdown } from "../offload/split-runner.js";
 import { readTensorFile, writeTensorFile } from "../runtime/tensor-file.js";
 import type { TensorMap } from "../runtime/tensor.js";
 import { connectMqtt } from "../transport/mqtt.js";
-import { assertId, DEFAULT_PREFIX, MAX_ID_BYTES, topics } from "../transport/topics.js";
+import { assertId, DEFAULT_PREFIX, defaultDeviceId, topics } from "../transport/topics.js";
 import type { Transport } from "../transport/transport.js";
 import type { Encoding } from "../wire/types.js";
 import { parseByteSize, parseDuration, parseNumber } from "./flags.js";
@@ -99,17 +98,6 @@ function parseEncodingFlag(v: string): Encoding {
   const e = Object.hasOwn(ENCODING_FLAGS, v) ? ENCODING_FLAGS[v] : undefined;
   if (e === undefined) throw fail("E_USAGE", `--encoding ${v}: expected one of ${Object.keys(ENCODING_FLAGS).join(", ")}`);
   return e;
-}
-
-/**
- * The hostname as one topic level: characters a level cannot hold become '-', cut to the id
- * limit. Stable across runs, so a worker's per-device view (and any ACL) keeps recognising it.
- */
-export function defaultDeviceId(hostname: string = os.hostname()): string {
-  // eslint-disable-next-line no-control-regex
-  let id = hostname.replace(/[/+#\s\u0000-\u001f\u007f-\u009f]/g, "-");
-  while (Buffer.byteLength(id, "utf8") > MAX_ID_BYTES) id = id.slice(0, -1);
-  return id === "" ? "edgecut-device" : id;
 }
 
 function describe(outputs: TensorMap): { name: string; type: string; dims: number[] }[] {

@@ -11,7 +11,7 @@ import { frontMemBytes, memoryViolation, privacyViolations } from "../../agent/p
 import { ObjectiveSchema, parsePlannerConfig, type Objective, type PlannerConfig } from "../../agent/planner/config.js";
 import { geometryFromManifest } from "../../agent/planner/manifest.js";
 import { readPackInfo } from "../../agent/planner/pack.js";
-import { objectiveScoreMs, plan } from "../../agent/planner/plan.js";
+import { plan } from "../../agent/planner/plan.js";
 import type { Plan, PlanInputs, PlanRow } from "../../agent/planner/types.js";
 import { fail } from "../errors.js";
 import { loadManifest, type Manifest } from "../graph/manifest.js";
@@ -87,7 +87,7 @@ export function registerPlan(program: Command): void {
       const sizes = resolveSizes(manifest, shapes, dims);
       const inputs = planInputs(sizes, resolved);
       const pack = readPackInfo(dir);
-      const p = restrictToPack(plan(inputs, config), pack?.maxSplit ?? n);
+      const p = plan(pack !== null && pack.maxSplit < n ? { ...inputs, maxLocalSplit: pack.maxSplit } : inputs, config);
       const splits = p.rows.map((r) => splitJson(r, inputs, config));
       const reason = explain(p, n);
       const doc = {
@@ -145,29 +145,6 @@ function planInputs(sizes: ResolvedSizes, r: ResolvedFigures): PlanInputs {
     network: { rttMs: f.rttMs.value, upBytesPerSec: f.upBitsPerSec.value / 8, downBytesPerSec: f.downBitsPerSec.value / 8, confidence: 1, reachable: true },
     cloud: { speedup: f.cloudSpeedup.value, queueMs: 0 },
   };
-}
-
-/** True when row a beats row b: plan.ts's rule (objective score, then totalMs, then larger k). */
-function better(a: PlanRow, b: PlanRow, objective: Objective): boolean {
-  const sa = objectiveScoreMs(a, objective);
-  const sb = objectiveScoreMs(b, objective);
-  if (sa !== sb) return sa < sb;
-  if (a.predicted.totalMs !== b.predicted.totalMs) return a.predicted.totalMs < b.predicted.totalMs;
-  return a.k > b.k;
-}
-
-/**
- * A pack holds segments 0..maxSplit-1 only: rows above it cannot run here, and the choice is
- * made again among the rest. (plan() has no such input yet; see the report.)
- */
-function restrictToPack(p: Plan, maxSplit: number): Plan {
-  if (maxSplit >= p.rows.length - 1) return p;
-  const absent = `segments ${maxSplit}.. are not in this pack (it runs k <= ${maxSplit})`;
-  const rows = p.rows.map((r) => (r.k <= maxSplit ? r : { ...r, feasible: false, reason: r.reason ? `${r.reason}; ${absent}` : absent }));
-  let best: PlanRow | null = null;
-  for (const r of rows) if (r.feasible && (best === null || better(r, best, p.objective))) best = r;
-  if (best === null) return { rows, best: null, objective: p.objective, action: "fail", reason: "no split point this pack can run is feasible (see each row's reason)" };
-  return { rows, best: best.k, objective: p.objective, action: best.k === p.rows.length - 1 ? "local" : "offload" };
 }
 
 function splitJson(r: PlanRow, inputs: PlanInputs, config: PlannerConfig): PlanSplitJson {

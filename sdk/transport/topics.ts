@@ -11,6 +11,7 @@
  * serves) so each request runs once; workerFilter can also name a single split.
  * Every id becomes one topic level, hence the validation: no `/`, no wildcards, no NUL.
  */
+import * as os from "node:os";
 import { fail } from "../errors.js";
 
 /** Topic prefix when none is configured. */
@@ -183,3 +184,14 @@ export const parseRequestTopic: Topics["parseRequestTopic"] = defaults.parseRequ
 export const replyTopicForRequest: Topics["replyTopicForRequest"] = defaults.replyTopicForRequest;
 /** `[$share/<group>/]edgecut/v1/req/+/<splitId>` (default prefix). */
 export const workerFilter: Topics["workerFilter"] = defaults.workerFilter;
+
+/**
+ * The hostname as one topic level: characters a level cannot hold become '-', cut to the id
+ * limit. Stable across runs, so a worker's per-device view (and any ACL) keeps recognising it.
+ */
+export function defaultDeviceId(hostname: string = os.hostname()): string {
+  // eslint-disable-next-line no-control-regex
+  let id = hostname.replace(/[/+#\s\u0000-\u001f\u007f-\u009f]/g, "-");
+  while (Buffer.byteLength(id, "utf8") > MAX_ID_BYTES) id = id.slice(0, -1);
+  return id === "" ? "edgecut-device" : id;
+}

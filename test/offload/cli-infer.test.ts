@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { ErrorCode } from "../../sdk/errors.js";
-import { defaultDeviceId } from "../../sdk/cli/cmd-infer.js";
+import { defaultDeviceId } from "../../sdk/transport/topics.js";
 import { compareOutputs } from "../../sdk/runtime/compare.js";
 import { readTensorFile, writeTensorFile } from "../../sdk/runtime/tensor-file.js";
 import { startEmbeddedBroker } from "../../sdk/transport/embedded-broker.js";

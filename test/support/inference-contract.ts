@@ -1,9 +1,9 @@
 /**
  * The one test suite every Inference implementation must pass on the fake model
  * (test/support/fake-core.ts: y = x * 2, next = ids + 1): the agent client against the HTTP API,
- * and later the in-process implementation on an ONNX model computing the same. Values must come
- * back bit for bit (float32 -0, NaN, Infinity, subnormals; int64 beyond 2^53), bad inputs must be
- * refused naming the tensor, and a signal must abort.
+ * and the in-process implementation on an ONNX model computing the same (contract-model.ts).
+ * Values must come back bit for bit (float32 -0, NaN, Infinity, subnormals; int64 beyond 2^53),
+ * bad inputs must be refused naming the tensor, and a signal must abort.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -17,6 +17,11 @@ export interface ContractSubject {
   inference: Inference;
   /** The model's segment count: split points 0..segments exist. */
   segments: number;
+  /**
+   * Whether split points below `segments` (segments in the cloud) can run; default true. false
+   * (no broker): only split `segments` runs, and asking for a cloud split is refused (E_USAGE).
+   */
+  cloud?: boolean;
   /** Holds the next runs until release() (for the mid-flight abort test; skipped without it). */
   hold?(): { started: Promise<void>; release(): void };
   /** Stops what start() started (after inference.close()). */
@@ -83,7 +88,9 @@ export function inferenceContract(name: string, start: () => Promise<ContractSub
     });
 
     test("infer() runs at the split asked for, and refuses one that does not exist", async () => {
-      for (let k = 0; k <= s.segments; k++) assert.equal((await s.inference.infer(contractInputs(1), { split: k })).split, k);
+      const cloud = s.cloud ?? true;
+      for (let k = cloud ? 0 : s.segments; k <= s.segments; k++) assert.equal((await s.inference.infer(contractInputs(1), { split: k })).split, k);
+      if (!cloud) await rejectsWith(s.inference.infer(contractInputs(1), { split: 0 }), "E_USAGE", [/split 0/]);
       await rejectsWith(s.inference.infer(contractInputs(1), { split: s.segments + 1 }), "E_USAGE", [/split/]);
     });
 

@@ -17,6 +17,8 @@ export interface Execution {
   startedAt: number;
   /** Milliseconds spent inside onnxruntime runs (session loading excluded). */
   computeMs: number;
+  /** Milliseconds spent loading sessions after the first segment started (reported as queueing: not compute, not the link). */
+  laterLoadMs: number;
 }
 
 /** The key of segment `index` of a split in the session pool. */
@@ -33,9 +35,12 @@ export async function executePlan(plan: Plan, tensors: TensorMap, pool: SessionP
   const env = new Map<string, HostTensor>(Object.entries(tensors));
   let startedAt: number | undefined;
   let computeMs = 0;
+  let laterLoadMs = 0;
   for (let i = plan.from; i < plan.to; i++) {
     const seg = plan.split.manifest.segments[i]!;
+    const l0 = now();
     const lease = await pool.acquire(sessionKey(plan.split.splitId, i), path.join(plan.split.dir, seg.file));
+    if (startedAt !== undefined) laterLoadMs += now() - l0;
     try {
       const feeds: TensorMap = {};
       for (const t of seg.inputs) Object.defineProperty(feeds, t.name, { value: env.get(t.name)!, enumerable: true, writable: true, configurable: true });
@@ -51,5 +56,5 @@ export async function executePlan(plan: Plan, tensors: TensorMap, pool: SessionP
   startedAt ??= now(); // a probe runs no segment
   const outputs: TensorMap = {};
   for (const name of plan.want) Object.defineProperty(outputs, name, { value: env.get(name)!, enumerable: true, writable: true, configurable: true });
-  return { outputs, startedAt: startedAt!, computeMs };
+  return { outputs, startedAt: startedAt!, computeMs, laterLoadMs };
 }

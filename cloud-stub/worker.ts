@@ -294,7 +294,9 @@ class WorkerServer implements Worker {
       let outputs: TensorMap;
       try {
         const exec = await executePlan(plan, request.tensors, this.pool, this.now);
-        times = { computeMs: exec.computeMs, queueMs: exec.startedAt - job.receivedAt };
+        // Waiting for a slot and loading sessions are the worker's time, neither compute nor the
+        // link: the device's estimator subtracts both from the round trip.
+        times = { computeMs: exec.computeMs, queueMs: exec.startedAt - job.receivedAt + exec.laterLoadMs };
         outputs = exec.outputs;
         frame = okReplyFrame(address, times, outputs);
       } catch (e) {

@@ -14,7 +14,7 @@ import type { Manifest } from "../../sdk/graph/manifest.js";
 import { loadSplitOrPack } from "../planner/pack.js";
 import type { InferOptions, InferResult, TensorSignature } from "../../sdk/infer/types.js";
 import { OffloadClient } from "../../sdk/offload/client.js";
-import { SplitRunner, type RunBreakdown } from "../../sdk/offload/split-runner.js";
+import { SplitRunner, type RunBreakdown, type RunResult } from "../../sdk/offload/split-runner.js";
 import type { TensorMap } from "../../sdk/runtime/tensor.js";
 import type { Transport } from "../../sdk/transport/transport.js";
 import type { Encoding } from "../../sdk/wire/types.js";
@@ -80,6 +80,8 @@ type Listeners = { [E in keyof AgentEvents]: AgentEvents[E][] };
 
 /** Codes that say the cloud could not be reached (the request may run locally or wait). */
 const LINK_ERRORS = new Set(["E_TIMEOUT", "E_BROKER"]);
+/** Codes after which a queued job goes back to the outbox: the cloud, the worker or the agent could not take it now. */
+const RETRY_LATER = new Set([...LINK_ERRORS, "E_BUSY", "E_EXPIRED", "E_FRAGMENT", "E_NO_SPLIT", "E_NOT_READY"]);
 
 /** The agent core (see the module comment). */
 export class Agent implements AgentCore {
@@ -106,6 +108,15 @@ export class Agent implements AgentCore {
   private decision: PolicyDecision = { k: null, action: "fail", switched: false, reason: "not planned yet", pending: 0 };
   private online: boolean;
   private switches = 0;
+  /** Offloads running now, and how many have started (to tell whether one overlapped another). */
+  private offloading = 0;
+  private offloadSeq = 0;
+  /** Split point whose unused sessions are to be released once idle (null: nothing pending). */
+  private retainAt: number | null = null;
+  private lastPrune = Number.NEGATIVE_INFINITY;
+  private lastCpu: { micros: number; at: number } | undefined;
+  /** Runs that failed over to all-local after the cloud failed them (their work may have run on a worker too). */
+  fallbacks = 0;
   private probing = false;
   private largeProbes = 0;
   /** Idle network probes answered. */
@@ -139,6 +150,7 @@ export class Agent implements AgentCore {
       ...(opts.offload?.encoding !== undefined ? { encoding: opts.offload.encoding } : {}),
       ...(opts.offload?.backoffMs !== undefined ? { backoffMs: opts.offload.backoffMs } : {}),
     });
+    if (this.client !== undefined && !this.online) this.client.setUnavailable("not connected to the broker yet");
     this.runner = SplitRunner.fromLoaded({ manifest, dir: manifestDir }, {
       ...(this.client !== undefined ? { client: this.client } : {}), clock: now,
       ...(opts.intraOpThreads !== undefined ? { intraOpThreads: opts.intraOpThreads } : {}),
@@ -154,17 +166,21 @@ export class Agent implements AgentCore {
       workerId: `${opts.deviceId}-${process.pid}-${this.idPrefix}`,
       runnable: () => !this.draining && (this.decision.action === "offload" || this.decision.action === "local"),
       execute: (id, inputs) => this.execute(id, inputs, {}, "queued"),
-      isRetryable: (e) => this.draining || LINK_ERRORS.has(e.code) || e.code === "E_NO_SPLIT" || e.code === "E_NOT_READY",
+      isRetryable: (e) => RETRY_LATER.has(e.code),
       deviceId: opts.deviceId,
     });
     this.startedAt = this.clock.now();
     opts.transport?.on("disconnected", () => {
       this.online = false;
-      this.log.warn({}, "broker connection lost: planning without the cloud until it is back");
+      // Pending offloads cannot be answered now; failing them at once lets requests fall back to
+      // all-local (or queued jobs go back to the outbox) instead of waiting out their timeouts.
+      const abandoned = this.client?.setUnavailable("the broker connection dropped") ?? 0;
+      this.log.warn({ abandoned }, "broker connection lost: planning without the cloud until it is back");
       this.replan();
     });
     opts.transport?.on("connected", () => {
       this.online = true;
+      this.client?.setUnavailable(undefined);
       this.log.info({}, "broker connection back");
       this.replan();
       this.jobs.pump();
@@ -191,21 +207,57 @@ export class Agent implements AgentCore {
   /** Samples the device, re-plans, schedules the next tick. */
   private async tick(): Promise<void> {
     await this.refresh();
-    if (this.client !== undefined && this.online && !this.draining && this.inFlight.size === 0 && this.jobs.running === 0 && this.estimator.needsProbe()) {
-      void this.probe();
-    }
+    // needsProbe() holds only when no round trip was attempted for probeIntervalMs: the link is
+    // idle (requests may still run all-local), so a probe measures it without competing.
+    if (this.client !== undefined && this.online && !this.draining && this.estimator.needsProbe()) void this.probe();
     if (!this.draining) this.timer = this.clock.setTimeout(() => { void this.tick(); }, this.opts.sampleIntervalMs ?? 2000);
   }
 
   /** Samples the device and re-plans now (the loop does it every sampleIntervalMs; tests and reloads call it). */
   async refresh(): Promise<void> {
     try {
-      this.sample = await this.opts.sampler.sample();
+      const s = await this.opts.sampler.sample();
+      this.sample = { ...s, cpuLoadPercent: Math.max(0, s.cpuLoadPercent - this.ownCpuPercent(s.cores)) };
     } catch (e) {
       this.log.warn({ err: (e as Error).message }, "device sample failed; planning with the previous one");
     }
+    this.housekeeping();
     this.replan();
     this.jobs.pump();
+  }
+
+  /**
+   * This process's share of the whole CPU (0..100) since the previous call. The device's load
+   * figure is machine-wide and so includes the agent's own inference; counted as "other work" it
+   * would make the planner predict the front slower the more it runs it.
+   */
+  private ownCpuPercent(cores: number): number {
+    const cpu = process.cpuUsage();
+    const at = performance.now();
+    const prev = this.lastCpu;
+    this.lastCpu = { micros: cpu.user + cpu.system, at };
+    if (prev === undefined || at <= prev.at || cores <= 0) return 0;
+    return Math.min(100, (100 * (cpu.user + cpu.system - prev.micros)) / 1000 / ((at - prev.at) * cores));
+  }
+
+  /**
+   * Hourly: drops old finished jobs (the store stays bounded over months). Every tick: puts back
+   * jobs whose lease ran out (a runner whose outcome could not be written; heartbeats keep live ones).
+   */
+  private housekeeping(): void {
+    try {
+      const now = this.clock.now();
+      if (now - this.lastPrune >= 3_600_000) {
+        this.lastPrune = now;
+        const pruned = this.opts.store.pruneFinished();
+        if (pruned > 0) this.log.info({ pruned }, "pruned finished requests");
+      }
+      this.opts.store.requeueExpiredLeases();
+      this.storeProblem = undefined;
+    } catch (e) {
+      this.storeProblem = `the store fails: ${(e as Error).message}`;
+      this.log.error({ err: (e as Error).message }, "store housekeeping failed");
+    }
   }
 
   /** Makes a fresh plan and lets the policy decide; emits "switch" when the split moved. */
@@ -226,25 +278,58 @@ export class Agent implements AgentCore {
       this.log.error({ err: (e as Error).message }, "planning failed");
       return;
     }
-    const before = this.decision.k;
+    // The policy's own split, not decision.k: queue/fail decisions pass the plan's k through
+    // without moving the split, and must not count as switches.
+    const before = this.policy.current;
     this.lastPlan = p;
     this.decision = this.policy.decide(p);
-    if (this.decision.k !== before && this.decision.action !== "fail" && this.decision.action !== "queue") {
-      this.switches += before === null ? 0 : 1;
-      this.log.info({ from: before, to: this.decision.k, reason: this.decision.reason }, "split point changed");
-      for (const fn of this.listeners.switch) fn({ from: before, to: this.decision.k, reason: this.decision.reason });
-      if (this.decision.k !== null && this.inFlight.size === 0) void this.runner.retain(this.decision.k);
+    const after = this.policy.current;
+    if (after !== before && after !== null) {
+      if (before !== null) {
+        this.switches++;
+        this.log.info({ from: before, to: after, reason: this.decision.reason }, "split point changed");
+        this.emit("switch", { from: before, to: after, reason: this.decision.reason });
+      } else {
+        this.log.info({ split: after, reason: this.decision.reason }, "first split point");
+      }
+      this.retainAt = after;
+      this.releaseUnused();
+    }
+  }
+
+  /**
+   * Frees the sessions of segments the split no longer runs here, once nothing runs: a session
+   * released under a run fails it. Called after each switch and after each run finishes.
+   */
+  private releaseUnused(): void {
+    if (this.retainAt === null || this.inFlight.size > 0 || this.jobs.running > 0) return;
+    const k = this.retainAt;
+    this.retainAt = null;
+    this.runner.retain(k).catch((e: unknown) => this.log.warn({ err: (e as Error).message }, "releasing unused sessions failed"));
+  }
+
+  private emit<E extends keyof AgentEvents>(event: E, arg: Parameters<AgentEvents[E]>[0]): void {
+    for (const fn of this.listeners[event]) {
+      try {
+        (fn as (a: typeof arg) => void)(arg);
+      } catch (e) {
+        this.log.warn({ event, err: (e as Error).message }, "an event listener threw; ignored");
+      }
     }
   }
 
   infer(inputs: TensorMap, options: InferOptions = {}): Promise<InferResult> {
     if (this.draining) return Promise.reject(fail("E_NOT_READY", "the agent is stopping and takes no new requests"));
     const id = `r-${this.idPrefix}-${++this.seq}`;
-    let run = this.execute(id, inputs, options, "direct");
-    run = withLimits(run, options, this.clock);
+    // The run itself is tracked (not the caller's view of it): a caller that gave up does not end it,
+    // and stop() and the session release must wait for it.
+    const run = this.execute(id, inputs, options, "direct");
     this.inFlight.add(run);
-    void run.catch(() => undefined).finally(() => this.inFlight.delete(run));
-    return run;
+    void run.catch(() => undefined).finally(() => {
+      this.inFlight.delete(run);
+      this.releaseUnused();
+    });
+    return withLimits(run, options, this.clock);
   }
 
   /** Runs one request (direct or queued) at the chosen split; see the module comment. */
@@ -256,9 +341,10 @@ export class Agent implements AgentCore {
       this.runner.checkInputs(inputs);
       k = this.chooseSplit(options.split, kind);
       this.geometry = geometryFromManifest(this.manifest, requestSizes(this.manifest, inputs));
-      let r;
+      let r: RunResult;
+      let overlapped = false;
       try {
-        r = await this.runner.run(inputs, k, this.runOptions(options));
+        ({ result: r, overlapped } = await this.runTracked(inputs, k, options));
       } catch (e) {
         const err = asEdgecutError(e, "E_RUNTIME", "the request failed");
         if (k === n || !LINK_ERRORS.has(err.code)) throw err;
@@ -267,10 +353,11 @@ export class Agent implements AgentCore {
         // The cloud failed us: run all-local now if the planner says it can, else report.
         if (options.split !== undefined || this.decision.action !== "local") throw err;
         this.log.warn({ id, err: err.message }, "offload failed; running this request all-local");
+        this.fallbacks++;
         k = n;
         r = await this.runner.run(inputs, k, this.runOptions(options));
       }
-      this.learn(r.breakdown);
+      this.learn(r.breakdown, overlapped);
       const breakdown = { ...pickBreakdown(r.breakdown), totalMs: this.clock.now() - t0 };
       this.record(id, kind, k, { outcome: "ok" }, breakdown);
       return { outputs: r.outputs, split: k, requestId: id, breakdown };
@@ -278,6 +365,23 @@ export class Agent implements AgentCore {
       const err = asEdgecutError(e, "E_RUNTIME", "the request failed");
       this.record(id, kind, k, { outcome: "error", code: err.code }, undefined, this.clock.now() - t0);
       throw err;
+    }
+  }
+
+  /**
+   * Runs at k, noting whether the offload overlapped another one: a round trip that waited behind
+   * the agent's own requests on the link (a pipelined stream) would teach the estimator a link
+   * slower than it is.
+   */
+  private async runTracked(inputs: TensorMap, k: number, options: InferOptions): Promise<{ result: RunResult; overlapped: boolean }> {
+    if (k >= this.manifest.segments.length) return { result: await this.runner.run(inputs, k, this.runOptions(options)), overlapped: false };
+    const seq = ++this.offloadSeq;
+    const busy = this.offloading++ > 0;
+    try {
+      const result = await this.runner.run(inputs, k, this.runOptions(options));
+      return { result, overlapped: busy || this.offloadSeq !== seq };
+    } finally {
+      this.offloading--;
     }
   }
 
@@ -332,9 +436,16 @@ export class Agent implements AgentCore {
   }
 
   /** Feeds a successful run's figures to the estimator and the learnt figures, then re-plans. */
-  private learn(b: RunBreakdown): void {
+  private learn(b: RunBreakdown, overlapped = false): void {
     const n = b.segments;
-    if (b.k < n) {
+    // A retried run's round trip holds a timeout and its bytes the retries: learn nothing from it.
+    if (b.attempts > 1) {
+      this.replan();
+      return;
+    }
+    // An overlapped one waited behind another request on the link: its bytes and the worker's
+    // figures hold, its round trip is not the link's.
+    if (b.k < n && !overlapped) {
       this.estimator.observe({ bytesUp: b.bytesUp, bytesDown: b.bytesDown, roundTripMs: b.roundTripMs, cloudComputeMs: b.cloudComputeMs, cloudQueueMs: b.cloudQueueMs, at: this.clock.now() });
     }
     const segs = this.costs.segments();
@@ -362,9 +473,7 @@ export class Agent implements AgentCore {
       ...(o.code !== undefined ? { errorCode: o.code } : {}), ...(breakdown !== undefined ? { breakdown: { ...breakdown } } : {}),
     };
     this.telemetry.add(sample);
-    for (const fn of this.listeners.request) {
-      fn({ requestId: id, kind, split: k, outcome: o.outcome, ...(o.code !== undefined ? { code: o.code } : {}), ...(breakdown !== undefined ? { breakdown } : {}) });
-    }
+    this.emit("request", { requestId: id, kind, split: k, outcome: o.outcome, ...(o.code !== undefined ? { code: o.code } : {}), ...(breakdown !== undefined ? { breakdown } : {}) });
   }
 
   submit(key: string, inputs: TensorMap): SubmitResult {
@@ -389,7 +498,7 @@ export class Agent implements AgentCore {
       model: { splitId: this.manifest.splitId, segments: this.manifest.segments.length, manifest: this.opts.manifestPath },
       split: this.decision.k, action: this.decision.action, reason: this.decision.reason, plan: this.lastPlan,
       device: this.sample, network: { ...this.estimator.detail(), reachable: this.estimator.estimate().reachable && this.online },
-      cloud: { msPerSegment: this.manifest.segments.map(() => null), queueMs: this.observed.queueMs },
+      cloud: { computeMsFrom: this.manifest.segments.map((_, k) => this.observed.cloudMs(k) ?? null), queueMs: this.observed.queueMs },
       queueDepth: this.jobs.depth(), inFlight: this.inFlight.size + this.jobs.running, switches: this.switches,
       uptimeMs: this.clock.now() - this.startedAt, ready: this.health().ready,
     };
@@ -397,6 +506,13 @@ export class Agent implements AgentCore {
 
   health(): AgentHealth {
     const reasons: string[] = [];
+    if (this.storeProblem === undefined) {
+      try {
+        this.jobs.depth();
+      } catch (e) {
+        this.storeProblem = `the store fails: ${(e as Error).message}`;
+      }
+    }
     if (this.storeProblem !== undefined) reasons.push(this.storeProblem);
     if (this.draining) reasons.push("stopping");
     if (this.decision.action === "fail") reasons.push(`no split can run: ${this.decision.reason}`);

@@ -16,6 +16,7 @@ export type FleetBase = Omit<FleetSummary, "format" | "requests" | "latencyMs" |
 /** Publishes the fleet summary periodically. */
 export class FleetPublisher {
   private timer: TimerHandle | undefined;
+  private stopped = false;
   private lastAt: number;
   /** Summaries published, and publishes that failed. */
   published = 0;
@@ -33,8 +34,10 @@ export class FleetPublisher {
 
   /** Starts the period. */
   start(): void {
-    if (this.timer !== undefined) return;
+    if (this.timer !== undefined || this.stopped) return;
     const loop = (): void => {
+      // A publish pending across stop() (broker down) must not arm another period afterwards.
+      if (this.stopped) return;
       this.timer = this.clock.setTimeout(() => { void this.publishNow().finally(loop); }, this.intervalMs);
     };
     loop();
@@ -42,6 +45,7 @@ export class FleetPublisher {
 
   /** Stops the period. */
   stop(): void {
+    this.stopped = true;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
   }

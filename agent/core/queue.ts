@@ -34,6 +34,10 @@ export interface JobRunnerOptions {
   execute: (id: string, inputs: TensorMap) => Promise<InferResult>;
   /** True for a failure worth retrying later (the cloud was unreachable): the job goes back to the queue. */
   isRetryable: (e: EdgecutError) => boolean;
+  /** Most jobs waiting (queued + running); more are refused with E_BUSY (default 10 000). */
+  maxPending?: number;
+  /** Retryable failures of one job before it fails for good (a request that always times out must not block the queue; default 10). */
+  maxRetries?: number;
 }
 
 /** Runs queued jobs (see the module comment). */
@@ -43,6 +47,8 @@ export class JobRunner {
   requeued = 0;
   private readonly active = new Set<Promise<void>>();
   private readonly leaseMs: number;
+  /** Retryable failures per job id (in memory: after a restart a job gets its retries again). */
+  private readonly retries = new Map<number, number>();
 
   constructor(private readonly o: JobRunnerOptions) {
     this.leaseMs = o.leaseMs ?? 60_000;
@@ -50,6 +56,11 @@ export class JobRunner {
 
   /** Queues a request; see AgentCore.submit. E_USAGE when the key was used for different inputs. */
   submit(key: string, inputs: TensorMap, splitId: string, segments: number): SubmitResult {
+    const existing = this.o.store.getByKey(key);
+    const max = this.o.maxPending ?? 10_000;
+    if (existing === undefined && this.depth() >= max) {
+      throw fail("E_BUSY", `${max} requests are already queued (the cloud may be away); retry later or raise the limit`);
+    }
     const bytes = encodeInputs(key.slice(0, 200), this.o.deviceId, splitId, segments, inputs);
     const r = this.o.store.enqueue(key, bytes, { splitId });
     if (!r.sameRequest) throw fail("E_USAGE", `Idempotency-Key "${key}" was used before for a different request (job ${r.id}); use a new key per request`);
@@ -106,24 +117,56 @@ export class JobRunner {
       }, this.leaseMs / 3);
     };
     beat();
+    let result: Uint8Array;
     try {
       const r = await this.o.execute(String(id), decodeInputs(request));
-      store.complete(id, encodeResult(key.slice(0, 200), this.o.deviceId, r.outputs, { split: r.split, breakdown: r.breakdown }));
+      result = encodeResult(key.slice(0, 200), this.o.deviceId, r.outputs, { split: r.split, breakdown: r.breakdown });
     } catch (e) {
       const err = e instanceof EdgecutError ? e : asEdgecutError(e, "E_RUNTIME", "the queued request failed");
-      try {
-        if (this.o.isRetryable(err)) {
-          this.requeued++;
-          store.release(id, workerId);
-          log.info({ id, code: err.code }, "queued request will run again when a split can run");
-        } else {
-          store.fail(id, { code: err.code, message: err.message });
-        }
-      } catch (e2) {
-        log.error({ id, err: (e2 as Error).message }, "cannot record a queued request's outcome; it runs again after a restart");
+      const n = (this.retries.get(id) ?? 0) + 1;
+      if (this.o.isRetryable(err) && n <= (this.o.maxRetries ?? 10)) {
+        this.retries.set(id, n);
+        this.requeued++;
+        this.record(id, () => store.release(id, workerId), "give back");
+        log.info({ id, code: err.code, retry: n }, "queued request will run again when a split can run");
+      } else {
+        this.retries.delete(id);
+        this.record(id, () => store.fail(id, { code: err.code, message: n > 1 ? `${err.message} (after ${n} tries)` : err.message }), "fail");
       }
+      return;
     } finally {
       if (timer !== undefined) clock.clearTimeout(timer);
+    }
+    this.retries.delete(id);
+    try {
+      store.complete(id, result);
+    } catch (e) {
+      // The result did not fit: make room from old finished jobs and try once more; else record
+      // why (a small write), so the caller learns the request ran but its result could not be kept.
+      const err = asEdgecutError(e, "E_STORE", "storing a result");
+      let stored = false;
+      if (err.code === "E_STORE_FULL") {
+        try {
+          store.pruneFinished({ maxAgeMs: 3_600_000 });
+          store.complete(id, result);
+          stored = true;
+        } catch {
+          stored = false;
+        }
+      }
+      if (!stored) this.record(id, () => store.fail(id, { code: err.code, message: `the request ran but its result could not be stored: ${err.message}` }), "fail");
+    }
+  }
+
+  /**
+   * Writes a job's outcome; when even that fails the job stays "running" in the store, its lease
+   * runs out (no more heartbeats) and the agent's housekeeping puts it back in the queue.
+   */
+  private record(id: number, write: () => boolean, what: string): void {
+    try {
+      write();
+    } catch (e) {
+      this.o.log.error({ id, err: (e as Error).message }, `cannot ${what} a queued request; it goes back to the queue when its lease ends`);
     }
   }
 }

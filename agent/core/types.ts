@@ -41,8 +41,11 @@ export interface AgentStatus {
   plan: Plan | null;
   device: DeviceSample | null;
   network: NetworkEstimateDetail;
-  /** The worker's reported compute per segment (ms; null where unknown) and its queueing. */
-  cloud: { msPerSegment: (number | null)[]; queueMs: number };
+  /**
+   * The worker's reported compute (ms) for segments k..n-1, by split point k = 0..n-1 (null where
+   * no request ran at k yet; smoothed), and its queueing.
+   */
+  cloud: { computeMsFrom: (number | null)[]; queueMs: number };
   /** Queued requests waiting or running. */
   queueDepth: number;
   /** Requests being run now. */

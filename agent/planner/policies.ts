@@ -6,8 +6,9 @@
  *   confirmations, never flaps.
  * - "greedy": the plan's best every decision (Neurosurgeon's per-request optimum); a baseline that
  *   shows what hysteresis saves.
- * - "static": always the configured split while it is feasible; when it is not (memory, privacy,
- *   cloud down), the plan's action says what happens (no silent move to another split).
+ * - "static": always the configured split while it is feasible, never silently another one: with
+ *   the cloud down (its only problem) requests are held ("queue": queued jobs wait in the outbox,
+ *   direct ones get E_NO_SPLIT); when it breaks any other rule (memory, privacy) it "fail"s.
  */
 import { fail } from "../../sdk/errors.js";
 import { SplitPolicyConfigSchema } from "./config.js";

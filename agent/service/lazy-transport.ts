@@ -48,14 +48,14 @@ export class LazyTransport implements Transport {
       return;
     }
     if (this.closed) {
-      await t.close();
+      await t.close().catch(() => undefined);
       return;
     }
     try {
       for (const [filter, handler] of this.subs) await t.subscribe(filter, handler);
     } catch (e) {
       this.log.warn({ err: (e as Error).message }, "subscribing after connect failed; reconnecting");
-      await t.close();
+      await t.close().catch(() => undefined);
       this.timer = this.clock.setTimeout(() => { void this.tryOnce(); }, this.retryMs);
       return;
     }

@@ -121,7 +121,8 @@ export async function startAgentService(cfg: AgentConfig, deps: ServiceDeps = {}
     }
 
     const agent = await Agent.start({
-      deviceId: cfg.deviceId, manifestPath: cfg.manifest, store, transport, transportConnected: connected, sampler, clock,
+      // Read now, not before profiling: the broker may have come up meanwhile (its "connected" event is gone).
+      deviceId: cfg.deviceId, manifestPath: cfg.manifest, store, transport, transportConnected: transport.isConnected, sampler, clock,
       planner: cfg.planner, policy: cfg.policy, network: cfg.network, costs,
       offload: { timeoutMs: cfg.offload.timeoutMs, retries: cfg.offload.retries, encoding: cfg.offload.encoding, prefix: cfg.broker.prefix },
       sampleIntervalMs: cfg.sampleIntervalMs,
@@ -135,19 +136,19 @@ export async function startAgentService(cfg: AgentConfig, deps: ServiceDeps = {}
     // Re-measure, while idle, profiles gone stale or taken under very different load (profiling
     // loads the segments' sessions, so it never runs beside requests).
     let recheck: ReturnType<typeof setInterval> | undefined;
-    let profiling = false;
+    let profiling: Promise<unknown> | undefined;
     if ((deps.profile ?? true) && cfg.profiler.recheckIntervalMs > 0) {
       recheck = setInterval(() => {
         const st = agent.status();
-        if (profiling || st.inFlight > 0 || st.queueDepth > 0) return;
-        profiling = true;
+        if (profiling !== undefined || st.inFlight > 0 || st.queueDepth > 0) return;
         const load = Math.min(1, (st.device?.cpuLoadPercent ?? 0) / 100);
-        void costs.refresh(zeroInputs(manifest), load, maxSplit)
+        profiling = costs.refresh(zeroInputs(manifest), load, maxSplit)
           .catch((e: unknown) => log.warn({ err: (e as Error).message }, "re-profiling failed; keeping the old profiles"))
-          .finally(() => { profiling = false; });
+          .finally(() => { profiling = undefined; });
       }, cfg.profiler.recheckIntervalMs);
       recheck.unref();
-      cleanups.push(() => clearInterval(recheck));
+      // Before the store closes: a profile being measured writes to it.
+      cleanups.push(async () => { clearInterval(recheck); await profiling; });
     }
 
     const listen = cfg.api.address.kind === "unix" ? `unix:${cfg.api.address.path}` : cfg.api.listen;

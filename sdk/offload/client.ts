@@ -97,6 +97,8 @@ export class OffloadClient {
   private readonly inbox: Inbox;
   private readonly ids: RequestIds;
   private readonly pending = new Map<string, Pending>();
+  /** Why the link is down (setUnavailable), or undefined. */
+  private unavailable: string | undefined;
   private readonly finished = new RecentSet(OFFLOAD_DEFAULTS.rememberedIds);
   private readonly counters = new MetricsCounters();
   private starting: Promise<void> | undefined;
@@ -148,6 +150,7 @@ export class OffloadClient {
   async request(splitId: string, segments: SegmentRange, tensors: TensorMap, opts: RequestOptions = {}): Promise<OffloadResult> {
     if (this.closed) throw fail("E_USAGE", "the offload client is closed; make a new one");
     if (!this.started) throw fail("E_USAGE", "call `await client.start()` before request(): replies only arrive once the client listens");
+    if (this.unavailable !== undefined) throw fail("E_BROKER", `not sent: ${this.unavailable}`);
     const topic = this.topics.requestTopic(this.deviceId, splitId);
     checkSegments(segments);
     if (typeof tensors !== "object" || tensors === null || Array.isArray(tensors)) throw fail("E_USAGE", "tensors must be an object mapping names to tensors");
@@ -180,6 +183,20 @@ export class OffloadClient {
   /** A snapshot of the counters. */
   metrics(): OffloadMetrics {
     return this.counters.snapshot(this.pending.size);
+  }
+
+  /**
+   * Marks the link down (`reason`) or up again (undefined). While down, pending requests fail at
+   * once with E_BROKER and new ones are refused with E_BROKER before anything is published:
+   * waiting out the timeouts would only delay the caller's fallback, and mqtt.js would resend the
+   * stale attempts on reconnect. Returns how many pending requests were failed.
+   */
+  setUnavailable(reason: string | undefined): number {
+    this.unavailable = reason;
+    if (reason === undefined) return 0;
+    const all = [...this.pending.values()];
+    for (const p of all) this.fail(p, fail("E_BROKER", `request ${p.id} abandoned: ${reason}`));
+    return all.length;
   }
 
   /**

@@ -85,7 +85,7 @@ export type ReplyHeader = {
   deviceId: string;
   /** Milliseconds spent running segments. */
   computeMs: number;
-  /** Milliseconds the request waited in the worker's queue. */
+  /** Milliseconds the request spent on the worker besides computing: queueing and loading sessions. */
   queueMs: number;
 } & ({ ok: true } | { ok: false; error: { code: string; message: string } });
 

@@ -237,6 +237,25 @@ describe("agent core", () => {
     }
   });
 
+  test("the broker dropping mid-request fails the pending offload at once (no wait for the timeout); outages are not switches", async () => {
+    const h = await startAgent({ policy: { name: "static", split: 1 }, offload: { timeoutMs: 20_000, retries: 0 } });
+    try {
+      await h.agent.infer(split.inputs);
+      const t0 = Date.now();
+      const pending = h.agent.infer(split.inputs);
+      bus.stop();
+      await assert.rejects(pending, (e: unknown) => e instanceof EdgecutError && e.code === "E_BROKER");
+      assert.ok(Date.now() - t0 < 5000, "failed on the disconnect, not after the 20 s timeout");
+      bus.start();
+      await until(() => h.agent.status().network.reachable, "the broker back");
+      assert.equal((await h.agent.infer(split.inputs)).split, 1);
+      assert.equal(h.agent.status().switches, 0, "queue -> offload at the same split is no switch");
+    } finally {
+      bus.start();
+      await h.close();
+    }
+  });
+
   test("stop: finishes in-flight work, refuses new requests, keeps queued ones for the next start", async () => {
     const h = await startAgent();
     const running = h.agent.infer(split.inputs);

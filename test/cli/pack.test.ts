@@ -219,7 +219,7 @@ describe("a pack runs", () => {
     const doc = jsonOf(r) as { chosen: number; packMaxSplit: number; splits: { split: number; feasible: boolean; why?: string }[] };
     assert.equal(doc.packMaxSplit, 1);
     assert.deepEqual(doc.splits.map((s) => s.feasible), [true, true, false, false]);
-    assert.match(doc.splits[3]!.why!, /not in this pack/);
+    assert.match(doc.splits[3]!.why!, /not on this device \(packed up to split 1\)/);
     assert.ok(doc.chosen <= 1);
   });
 });

@@ -147,7 +147,8 @@ describe("edgecut agent as a service", () => {
       second.child.kill("SIGTERM");
       assert.equal((await second.exited).code, 0, second.output());
       // Exactly once: the worker computed each request once, and the store holds 100 results.
-      const done = requestsDone(worker, "q-pi");
+      // Probes (segments from = to, no compute) are the agent measuring the link, not requests.
+      const done = requestsDone(worker, "q-pi").filter((r) => { const seg = r["segments"] as { from: number; to: number }; return seg.from < seg.to; });
       assert.equal(new Set(done.map((r) => r["requestId"])).size, 100, "each request computed once");
       assert.equal(done.length, 100, "no request computed twice");
       const store = openStore(path.join(state, "agent.db"));

@@ -178,7 +178,7 @@ export class FakeCore implements AgentCore {
       split: this.split, action: this.split === null ? "fail" : this.split === this.segments ? "local" : "offload",
       reason: "fake", plan: null, device: null,
       network: { rttMs: 20, upBytesPerSec: 1e6, downBytesPerSec: 1e6, confidence: 0, reachable: true, basis: "prior", samples: 0, consecutiveFailures: 0, lastObservationAt: null },
-      cloud: { msPerSegment: Array.from({ length: this.segments }, () => null), queueMs: 0 },
+      cloud: { computeMsFrom: Array.from({ length: this.segments }, () => null), queueMs: 0 },
       queueDepth, inFlight: this.inFlight, switches: this.switches, uptimeMs: 1234, ready: this.healthState.ready,
     };
   }

@@ -18,8 +18,10 @@ import { registerBroker } from "./cmd-broker.js";
 import { registerCloud } from "./cmd-cloud.js";
 import { registerInfer } from "./cmd-infer.js";
 import { registerAgent } from "./cmd-agent.js";
+import { registerStatus } from "./cmd-status.js";
 import { registerPlan } from "./cmd-plan.js";
 import { registerPack } from "./cmd-pack.js";
+import { registerDoctor } from "./cmd-doctor.js";
 
 /** Builds the command tree (exported for tests). */
 export function buildProgram(): Command {
@@ -36,8 +38,10 @@ export function buildProgram(): Command {
   registerCloud(program);
   registerInfer(program);
   registerAgent(program);
+  registerStatus(program);
   registerPlan(program);
   registerPack(program);
+  registerDoctor(program);
   // Commander's own error text is replaced by the one `edgecut: E_USAGE: ...` line main() prints.
   const quiet = { outputError: (): void => undefined };
   program.configureOutput(quiet);

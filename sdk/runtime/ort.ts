@@ -1,9 +1,34 @@
 /**
  * The only module that loads onnxruntime-node (its native binding). Everything else runs models
  * through OrtSession, so the inference backend stays swappable.
+ *
+ * The binding is loaded on the first session, not at import: an idle agent with no segment loaded
+ * does not carry it (~13 MB of RSS), and on a machine where it cannot load (a 32-bit userland)
+ * `edgecut doctor` and the graph commands still start and say what is wrong.
  */
-import * as ort from "onnxruntime-node";
+import type * as Ort from "onnxruntime-node";
 import { fail } from "../errors.js";
+
+type OrtModule = typeof Ort;
+let loading: Promise<OrtModule> | undefined;
+let loaded: OrtModule | undefined;
+
+/** Loads onnxruntime-node once; E_RUNTIME naming the platform when its binding cannot load. */
+export function loadOrt(): Promise<OrtModule> {
+  loading ??= import("onnxruntime-node").then((m) => {
+    loaded = m;
+    return m;
+  }, (e: unknown) => {
+    loading = undefined;
+    throw fail("E_RUNTIME", `onnxruntime-node cannot load on ${process.platform}/${process.arch}: ${(e as Error).message} (it ships linux x64 and arm64 binaries; on a Raspberry Pi use a 64-bit OS)`, e);
+  });
+  return loading;
+}
+
+function ortNow(): OrtModule {
+  if (loaded === undefined) throw fail("E_INTERNAL", "onnxruntime-node used before loadOrt()");
+  return loaded;
+}
 import type { HostTensor, TensorMap } from "./tensor.js";
 
 /** Session settings that matter for edgecut. */
@@ -22,11 +47,12 @@ export interface OrtSessionOptions {
 
 /** One loaded model, ready to run. */
 export class OrtSession {
-  private constructor(private readonly session: ort.InferenceSession, readonly path: string) {}
+  private constructor(private readonly session: Ort.InferenceSession, readonly path: string) {}
 
   /** Loads a model file; external data must sit in the model's folder. */
   static async create(path: string, opts: OrtSessionOptions = {}): Promise<OrtSession> {
-    const options: ort.InferenceSession.SessionOptions = {
+    const ort = await loadOrt();
+    const options: Ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: opts.optimization ?? "all",
       extra: { session: { intra_op: { allow_spinning: opts.allowSpinning ? "1" : "0" } } },
     };
@@ -48,11 +74,11 @@ export class OrtSession {
 
   /** Runs the model; `fetch` names the outputs wanted (default: all). */
   async run(feeds: TensorMap, fetch?: readonly string[]): Promise<TensorMap> {
-    const inputs: Record<string, ort.Tensor> = {};
+    const inputs: Record<string, Ort.Tensor> = {};
     for (const [name, t] of Object.entries(feeds)) inputs[name] = toOrt(t);
     const missing = fetch?.filter((n) => !this.session.outputNames.includes(n)) ?? [];
     if (missing.length) throw fail("E_RUNTIME", `${this.path} has no output named ${missing.map((n) => `"${n}"`).join(", ")}`);
-    let result: ort.InferenceSession.OnnxValueMapType;
+    let result: Ort.InferenceSession.OnnxValueMapType;
     try {
       // Always run every output: onnxruntime-node 1.23 puts the tensors under the wrong names when
       // `fetches` is a strict subset or reordered (microsoft/onnxruntime#26865, fixed after 1.23).
@@ -61,7 +87,7 @@ export class OrtSession {
       throw fail("E_RUNTIME", `onnxruntime failed running ${this.path}: ${(e as Error).message}`, e);
     }
     const out: TensorMap = {};
-    for (const name of fetch ?? Object.keys(result)) out[name] = fromOrt(name, result[name] as ort.Tensor);
+    for (const name of fetch ?? Object.keys(result)) out[name] = fromOrt(name, result[name] as Ort.Tensor);
     return out;
   }
 
@@ -71,11 +97,11 @@ export class OrtSession {
   }
 }
 
-function toOrt(t: HostTensor): ort.Tensor {
-  return new ort.Tensor(t.type, t.data, t.dims);
+function toOrt(t: HostTensor): Ort.Tensor {
+  return new (ortNow().Tensor)(t.type, t.data, t.dims);
 }
 
-function fromOrt(name: string, v: ort.Tensor): HostTensor {
+function fromOrt(name: string, v: Ort.Tensor): HostTensor {
   const dims = [...v.dims];
   switch (v.type) {
     case "float32": case "float64": case "float16": case "int8": case "uint8": case "int16": case "uint16":

@@ -7,11 +7,14 @@ import type { Command } from "commander";
 import { createLogger } from "../../cloud-stub/log.js";
 import { loadAgentConfig, redactConfig } from "../../agent/config/index.js";
 import { startAgentService } from "../../agent/service/service.js";
+import { POLICY_NAMES } from "../../agent/planner/policies.js";
+import { fail } from "../errors.js";
 import { printJson } from "./output.js";
 import { untilSignal } from "./signals.js";
 
 interface AgentFlags {
   config: string;
+  policy?: string;
   check?: boolean;
   jsonLogs?: boolean;
   profile: boolean;
@@ -24,6 +27,7 @@ export function registerAgent(program: Command): void {
     .requiredOption("--config <file>", "agent configuration (YAML or JSON); see agent/edgecut-agent.example.yaml")
     .option("--check", "validate the configuration, print it (secrets redacted) and exit")
     .option("--json-logs", "log JSON lines (pino; what journald and log shippers read) instead of text lines")
+    .option("--policy <name>", `split policy, overriding the config's policy.name: ${POLICY_NAMES.join(", ")} (static needs policy.split in the config)`)
     .option("--no-profile", "skip profiling the segments at start (predict from FLOPs until requests are measured)")
     .addHelpText("after", [
       "",
@@ -38,7 +42,13 @@ export function registerAgent(program: Command): void {
       "  curl -s localhost:8787/v1/status",
     ].join("\n"))
     .action(async (flags: AgentFlags) => {
-      const cfg = loadAgentConfig(flags.config);
+      let cfg = loadAgentConfig(flags.config);
+      if (flags.policy !== undefined) {
+        if (!(POLICY_NAMES as readonly string[]).includes(flags.policy)) throw fail("E_USAGE", `--policy ${flags.policy}: expected one of ${POLICY_NAMES.join(", ")}`);
+        const policy = { ...cfg.policy, name: flags.policy as (typeof POLICY_NAMES)[number] };
+        if (policy.name === "static" && policy.split === undefined) throw fail("E_USAGE", "--policy static needs policy.split in the config (the split point to hold)");
+        cfg = Object.freeze({ ...cfg, policy: Object.freeze(policy) });
+      }
       if (flags.check === true) {
         printJson(redactConfig(cfg));
         return;

@@ -9,9 +9,11 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { BenchResult } from "./harness.js";
 
-const BENCHES: Record<string, () => Promise<BenchResult>> = {
+/** `sections`: more structured results a benchmark adds to its JSON document, beside metrics and targets. */
+const BENCHES: Record<string, () => Promise<BenchResult & { sections?: Record<string, unknown> }>> = {
   graph: async () => (await import("./graph.js")).run(),
   offload: async () => (await import("./offload.js")).run(),
+  agent: async () => (await import("./agent.js")).run(),
 };
 
 function gitSha(): string {
@@ -42,7 +44,7 @@ for (const name of names.length ? names : Object.keys(BENCHES)) {
   const doc = {
     name, gitSha: gitSha(),
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? "unknown", memGiB: +(os.totalmem() / 2 ** 30).toFixed(1), node: process.version, platform: `${process.platform}-${process.arch}` },
-    metrics: r.metrics, targets: r.targets, pass,
+    metrics: r.metrics, targets: r.targets, pass, ...r.sections,
   };
   const file = path.join(outDir, `${name}.json`);
   fs.writeFileSync(file, JSON.stringify(doc, null, 2) + "\n");

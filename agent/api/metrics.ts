@@ -32,7 +32,7 @@ export interface MetricsLog {
 export function createApiMetrics(core: AgentCore, log: MetricsLog): ApiMetrics {
   const registry = new Registry();
   const registers = [registry];
-  collectDefaultMetrics({ register: registry, prefix: "edgecut_" });
+  collectDefaultMetrics({ register: registry, prefix: "edgecut_", eventLoopMonitoringPrecision: 500 });
 
   const requests = new Counter({
     name: "edgecut_requests_total", help: "Finished inference requests by kind (direct|queued), outcome (ok|error), split and error code.",

@@ -114,6 +114,10 @@ export class Agent implements AgentCore {
   /** Split point whose unused sessions are to be released once idle (null: nothing pending). */
   private retainAt: number | null = null;
   private lastPrune = Number.NEGATIVE_INFINITY;
+  private lastLeaseCheck = Number.NEGATIVE_INFINITY;
+  /** Probes since the last real request: the idle probe period doubles with each, up to 16x (metered links). */
+  private idleProbes = 0;
+  private lastProbeAt = Number.NEGATIVE_INFINITY;
   private lastCpu: { micros: number; at: number } | undefined;
   /** Runs that failed over to all-local after the cloud failed them (their work may have run on a worker too). */
   fallbacks = 0;
@@ -209,7 +213,8 @@ export class Agent implements AgentCore {
     await this.refresh();
     // needsProbe() holds only when no round trip was attempted for probeIntervalMs: the link is
     // idle (requests may still run all-local), so a probe measures it without competing.
-    if (this.client !== undefined && this.online && !this.draining && this.estimator.needsProbe()) void this.probe();
+    const backoff = this.estimator.config.probeIntervalMs * 2 ** Math.min(this.idleProbes, 4);
+    if (this.client !== undefined && this.online && !this.draining && this.estimator.needsProbe() && this.clock.now() - this.lastProbeAt >= backoff) void this.probe();
     if (!this.draining) this.timer = this.clock.setTimeout(() => { void this.tick(); }, this.opts.sampleIntervalMs ?? 2000);
   }
 
@@ -252,7 +257,11 @@ export class Agent implements AgentCore {
         const pruned = this.opts.store.pruneFinished();
         if (pruned > 0) this.log.info({ pruned }, "pruned finished requests");
       }
-      this.opts.store.requeueExpiredLeases();
+      // Once a minute, not every tick: each is a write transaction, and leases last a minute anyway.
+      if (now - this.lastLeaseCheck >= 60_000) {
+        this.lastLeaseCheck = now;
+        this.opts.store.requeueExpiredLeases();
+      }
       this.storeProblem = undefined;
     } catch (e) {
       this.storeProblem = `the store fails: ${(e as Error).message}`;
@@ -337,6 +346,7 @@ export class Agent implements AgentCore {
     const t0 = this.clock.now();
     const n = this.manifest.segments.length;
     let k: number | null = null;
+    this.idleProbes = 0;
     try {
       this.runner.checkInputs(inputs);
       k = this.chooseSplit(options.split, kind);
@@ -398,6 +408,8 @@ export class Agent implements AgentCore {
   private async probe(): Promise<void> {
     if (this.probing || this.client === undefined) return;
     this.probing = true;
+    this.idleProbes++;
+    this.lastProbeAt = this.clock.now();
     const n = this.manifest.segments.length;
     const bytes = this.estimator.nextProbeBytes();
     const echo = bytes > this.estimator.config.smallProbeBytes && this.largeProbes++ % 2 === 1;

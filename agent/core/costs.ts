@@ -3,7 +3,7 @@
  * request sizes (model input and output bytes) from the manifest's recorded shapes or, better, the
  * request being run.
  */
-import { byteLength, dtypeCode } from "../../sdk/graph/dtypes.js";
+import { byteLength, dtypeCode } from "../../sdk/graph/dtype-names.js";
 import type { Manifest, ManifestTensor } from "../../sdk/graph/manifest.js";
 import type { TensorMap } from "../../sdk/runtime/tensor.js";
 import type { RequestSizes } from "../planner/manifest.js";

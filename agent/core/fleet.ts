@@ -17,6 +17,7 @@ export type FleetBase = Omit<FleetSummary, "format" | "requests" | "latencyMs" |
 export class FleetPublisher {
   private timer: TimerHandle | undefined;
   private stopped = false;
+  private failing = false;
   private lastAt: number;
   /** Summaries published, and publishes that failed. */
   published = 0;
@@ -59,9 +60,12 @@ export class FleetPublisher {
     try {
       await this.transport.publish(this.topic(base.deviceId), new TextEncoder().encode(JSON.stringify(summary)));
       this.published++;
+      this.failing = false;
     } catch (e) {
       this.failed++;
-      this.log.warn({ err: (e as Error).message }, "fleet telemetry not published");
+      // Once per outage: a device offline for a day must not log a warning every minute.
+      if (!this.failing) this.log.warn({ err: (e as Error).message }, "fleet telemetry not published (logged once until it works again)");
+      this.failing = true;
     }
     return summary;
   }

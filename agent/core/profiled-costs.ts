@@ -5,7 +5,7 @@
  * reference MatMul kernel.
  */
 import type { Manifest, ManifestTensor } from "../../sdk/graph/manifest.js";
-import { byteLength, dtypeCode } from "../../sdk/graph/dtypes.js";
+import { byteLength, dtypeCode } from "../../sdk/graph/dtype-names.js";
 import { fail } from "../../sdk/errors.js";
 import type { HostTensor, TensorMap } from "../../sdk/runtime/tensor.js";
 import { calibrate, calibrationFromProfiles, manifestBucket, shapeBucket, type Profiler } from "../profiler/index.js";

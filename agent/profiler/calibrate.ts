@@ -16,9 +16,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { performance } from "node:perf_hooks";
 import { fail } from "../../sdk/errors.js";
-import { GraphBuilder } from "../../sdk/graph/builder.js";
 import type { Manifest, ManifestSegment } from "../../sdk/graph/manifest.js";
-import { serializeModel } from "../../sdk/graph/model-io.js";
 import { OrtSession } from "../../sdk/runtime/ort.js";
 import type { SegmentProfile } from "../store/index.js";
 import { manifestBucket } from "./bucket.js";
@@ -64,8 +62,13 @@ function filled(n: number, salt: number): Float32Array {
   return a;
 }
 
-/** The reference model: c[M, N] = a[M, K] x w[K, N], w an initializer. */
-function matmulModel(size: number): Uint8Array {
+/**
+ * The reference model: c[M, N] = a[M, K] x w[K, N], w an initializer. The graph library (and its
+ * protobuf schema) is loaded here only: an agent that calibrates from its profiles never carries it.
+ */
+async function matmulModel(size: number): Promise<Uint8Array> {
+  const { GraphBuilder } = await import("../../sdk/graph/builder.js");
+  const { serializeModel } = await import("../../sdk/graph/model-io.js");
   const b = new GraphBuilder({ name: "edgecut-calibration" });
   const a = b.input("a", "float32", [size, size]);
   const w = b.initializer("w", "float32", [size, size], filled(size * size, 7));
@@ -88,7 +91,7 @@ export async function calibrate(opts: CalibrateOptions = {}): Promise<Calibratio
   let session: OrtSession | undefined;
   try {
     const file = path.join(dir, "matmul.onnx");
-    fs.writeFileSync(file, matmulModel(size));
+    fs.writeFileSync(file, await matmulModel(size));
     session = await OrtSession.create(file, { allowSpinning: false, ...(opts.intraOpThreads !== undefined ? { intraOpThreads: opts.intraOpThreads } : {}) });
     const feeds = { a: { type: "float32" as const, dims: [size, size], data: filled(size * size, 3) } };
     for (let i = 0; i < warmupRuns; i++) await session.run(feeds);

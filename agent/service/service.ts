@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import pino, { type Logger } from "pino";
 import { fail } from "../../sdk/errors.js";
 import { connectMqtt, redactUrl, type MqttOptions } from "../../sdk/transport/mqtt.js";
-import { startEmbeddedBroker, type EmbeddedBroker } from "../../sdk/transport/embedded-broker.js";
+import type { EmbeddedBroker } from "../../sdk/transport/embedded-broker.js";
 import { startApi, type ApiServer } from "../api/index.js";
 import { systemClock, type Clock } from "../clock.js";
 import type { AgentConfig } from "../config/index.js";
@@ -78,6 +78,8 @@ export async function startAgentService(cfg: AgentConfig, deps: ServiceDeps = {}
     let embedded: EmbeddedBroker | undefined;
     let mqtt: MqttOptions;
     if (cfg.broker.url === "embedded") {
+      // Loaded only when asked for: aedes is ~10 MB of resident memory a device with a real broker does not need.
+      const { startEmbeddedBroker } = await import("../../sdk/transport/embedded-broker.js");
       embedded = await startEmbeddedBroker({ host: "127.0.0.1", port: cfg.broker.embeddedPort });
       cleanups.push(() => embedded!.close());
       log.info({ url: embedded.url }, "embedded MQTT broker listening (for trying things out; use mosquitto in production)");

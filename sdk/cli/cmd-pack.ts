@@ -14,6 +14,7 @@ import type { Command } from "commander";
 import { PACK_FILE, readPackInfo, type PackInfo } from "../../agent/planner/pack.js";
 import { EdgecutError, fail } from "../errors.js";
 import { sha256FileSync } from "../graph/hash.js";
+import { replaceFolder } from "../graph/split.js";
 import { loadManifest, type Manifest } from "../graph/manifest.js";
 import { forEachNodeTensor, forEachTensor, loadModel } from "../graph/model-io.js";
 import { TensorProto_DataLocation } from "../graph/onnx/onnx_pb.js";
@@ -102,7 +103,7 @@ export function packSplit(manifestPath: string, maxSplit: number, outDir: string
       info.files[i]!.bytes = bytes;
     });
     fs.writeFileSync(path.join(tmp, PACK_FILE), `${JSON.stringify(info, null, 2)}\n`);
-    publish(tmp, out, opts.force ?? false);
+    replaceFolder(tmp, out, (o) => checkOut(o, opts.force ?? false));
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });
     if (createdParent) fs.rmSync(createdParent, { recursive: true, force: true });
@@ -211,23 +212,3 @@ function checkOut(out: string, force: boolean): void {
   }
 }
 
-/** Moves the finished temp folder into place; an existing folder is replaced only after the move succeeds. */
-function publish(tmp: string, out: string, force: boolean): void {
-  if (fs.existsSync(out)) {
-    if (fs.readdirSync(out).length > 0) {
-      checkOut(out, force); // again: the folder may have changed while the pack was written
-      const old = `${out}.old-${process.pid}-${randomBytes(4).toString("hex")}`;
-      fs.renameSync(out, old);
-      try {
-        fs.renameSync(tmp, out);
-      } catch (e) {
-        fs.renameSync(old, out);
-        throw e;
-      }
-      fs.rmSync(old, { recursive: true, force: true });
-      return;
-    }
-    fs.rmdirSync(out);
-  }
-  fs.renameSync(tmp, out);
-}

@@ -9,39 +9,41 @@ import { pathToFileURL } from "node:url";
 import { Command, CommanderError } from "commander";
 import { fail } from "../errors.js";
 import { reportError } from "./output.js";
-import { registerModel } from "./cmd-model.js";
-import { registerInspect } from "./cmd-inspect.js";
-import { registerSplit } from "./cmd-split.js";
-import { registerVerify } from "./cmd-verify.js";
-import { registerErrors } from "./cmd-errors.js";
-import { registerBroker } from "./cmd-broker.js";
-import { registerCloud } from "./cmd-cloud.js";
-import { registerInfer } from "./cmd-infer.js";
-import { registerAgent } from "./cmd-agent.js";
-import { registerStatus } from "./cmd-status.js";
-import { registerPlan } from "./cmd-plan.js";
-import { registerPack } from "./cmd-pack.js";
-import { registerDoctor } from "./cmd-doctor.js";
+type Register = (program: Command) => void;
 
-/** Builds the command tree (exported for tests). */
-export function buildProgram(): Command {
+/**
+ * Every command, in help order, and how to load it. A command's module is imported only when it
+ * runs (or for help): `edgecut agent` must not carry the graph library, the cloud worker or the
+ * embedded broker in its resident memory, and `edgecut doctor` must start even where a native
+ * module cannot load.
+ */
+const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
+  ["inspect", async () => (await import("./cmd-inspect.js")).registerInspect],
+  ["split", async () => (await import("./cmd-split.js")).registerSplit],
+  ["verify", async () => (await import("./cmd-verify.js")).registerVerify],
+  ["model", async () => (await import("./cmd-model.js")).registerModel],
+  ["errors", async () => (await import("./cmd-errors.js")).registerErrors],
+  ["broker", async () => (await import("./cmd-broker.js")).registerBroker],
+  ["cloud", async () => (await import("./cmd-cloud.js")).registerCloud],
+  ["infer", async () => (await import("./cmd-infer.js")).registerInfer],
+  ["agent", async () => (await import("./cmd-agent.js")).registerAgent],
+  ["status", async () => (await import("./cmd-status.js")).registerStatus],
+  ["plan", async () => (await import("./cmd-plan.js")).registerPlan],
+  ["pack", async () => (await import("./cmd-pack.js")).registerPack],
+  ["doctor", async () => (await import("./cmd-doctor.js")).registerDoctor],
+];
+
+/**
+ * Builds the command tree (exported for tests): only `only` when given and known, else every
+ * command (help, and an unknown command's error that lists them).
+ */
+export async function buildProgram(only?: string): Promise<Command> {
   const program = new Command("edgecut")
     .description("Cut ONNX models into segments: run the front on the device, offload the rest.")
     .version("0.1.0")
     .exitOverride();
-  registerInspect(program);
-  registerSplit(program);
-  registerVerify(program);
-  registerModel(program);
-  registerErrors(program);
-  registerBroker(program);
-  registerCloud(program);
-  registerInfer(program);
-  registerAgent(program);
-  registerStatus(program);
-  registerPlan(program);
-  registerPack(program);
-  registerDoctor(program);
+  const wanted = COMMANDS.filter(([name]) => only === undefined || name === only);
+  for (const [, load] of wanted.length > 0 ? wanted : COMMANDS) (await load())(program);
   // Commander's own error text is replaced by the one `edgecut: E_USAGE: ...` line main() prints.
   const quiet = { outputError: (): void => undefined };
   program.configureOutput(quiet);
@@ -56,7 +58,10 @@ export function buildProgram(): Command {
  */
 export async function main(argv: string[]): Promise<number> {
   const json = argv.includes("--json");
-  const program = buildProgram();
+  // The command is the first argument that is not an option (commander's own rule for a program
+  // without global options of its own).
+  const first = argv.find((a) => !a.startsWith("-"));
+  const program = await buildProgram(first === "help" ? undefined : first);
   const callerExitCode = process.exitCode;
   process.exitCode = undefined;
   try {

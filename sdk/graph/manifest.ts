@@ -16,7 +16,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { z } from "zod";
 import { fail } from "../errors.js";
-import { dtypeCode, type DTypeName } from "./dtypes.js";
+import { dtypeCode, type DTypeName } from "./dtype-names.js";
 import { sha256FileSync, sha256Hex } from "./hash.js";
 
 /** True for a relative path that stays inside its base folder (no absolute path, drive or `..`). */

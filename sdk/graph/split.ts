@@ -127,7 +127,7 @@ export async function writeSplit(g: Graph, p: Partition, outDir: string, opts: W
       format: 1, splitId: computeSplitId(body), model: modelPart, shapes, segments, cuts, dataFiles, sharedWeights, state: [],
     };
     fs.writeFileSync(path.join(tmp, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
-    publish(tmp, out, opts.overwrite ?? false);
+    replaceFolder(tmp, out, (o) => checkOutDir(o, opts.overwrite ?? false));
     return manifest;
   } catch (e) {
     try { writer?.close(); } catch { /* already failing; the temp folder goes anyway */ }
@@ -199,11 +199,15 @@ function checkNotInside(out: string, paths: readonly string[]): void {
   }
 }
 
-/** Moves the finished temp folder into place; an existing folder is replaced only after the move succeeds. */
-function publish(tmp: string, out: string, overwrite: boolean): void {
+/**
+ * Moves the finished temp folder `tmp` to `out`. A non-empty `out` is first checked again with
+ * `recheck` (it may have changed while `tmp` was written) and replaced only after the move succeeds,
+ * so a failure leaves the old folder in place. Shared by `edgecut split` and `edgecut pack`.
+ */
+export function replaceFolder(tmp: string, out: string, recheck: (out: string) => void): void {
   if (fs.existsSync(out)) {
     if (isNonEmptyDir(out)) {
-      checkOutDir(out, overwrite); // again: the folder may have changed while the split was written
+      recheck(out);
       const old = `${out}.old-${process.pid}-${randomBytes(4).toString("hex")}`;
       fs.renameSync(out, old);
       try {

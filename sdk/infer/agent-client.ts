@@ -10,6 +10,7 @@
  * const { outputs } = await agent.infer({ x: { type: "float32", dims: [1, 4], data: new Float32Array(4) } });
  * ```
  */
+import { abortableSleep, abortedError } from "./abort.js";
 import * as http from "node:http";
 import { z } from "zod";
 import type { AgentStatus, RequestState, SubmitResult } from "../../agent/core/types.js";
@@ -102,7 +103,7 @@ interface Reply {
 }
 
 function aborted(): EdgecutError {
-  return fail("E_ABORTED", "the call to the agent was aborted (AbortSignal); work already started may still finish on the agent");
+  return abortedError("work already started may still finish on the agent");
 }
 
 function parseUrl(url: string): URL {
@@ -241,7 +242,7 @@ class HttpAgentClient implements AgentClient {
       if (s.status === "done" || s.status === "failed") return s;
       const left = deadline - performance.now();
       if (left <= 0) throw fail("E_TIMEOUT", `request ${id} is still ${s.status} after ${timeoutMs} ms; wait longer or check GET /v1/status`);
-      await sleep(Math.min(pollMs, left), options.signal);
+      await abortableSleep(Math.min(pollMs, left), options.signal, aborted);
     }
   }
 
@@ -258,20 +259,6 @@ class HttpAgentClient implements AgentClient {
   }
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(aborted());
-    const onAbort = (): void => {
-      clearTimeout(t);
-      reject(aborted());
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
 
 /**
  * Connects to the local agent's API. Unless `probe` is false, checks that the agent answers

@@ -11,6 +11,7 @@
  * await inf.close();
  * ```
  */
+import { abortableSleep, abortedError } from "./abort.js";
 import { z } from "zod";
 import { checkInputs } from "../../agent/api/check-inputs.js";
 import { Agent, type AgentOptions } from "../../agent/core/agent.js";
@@ -96,7 +97,7 @@ function closedError(): Error {
 }
 
 function aborted(): Error {
-  return fail("E_ABORTED", "the call was aborted (AbortSignal); work already sent may still run on the worker");
+  return abortedError("work already sent may still run on the worker");
 }
 
 class InProcess implements InProcessInference {
@@ -151,7 +152,7 @@ class InProcess implements InProcessInference {
       if (s.status === "done" || s.status === "failed") return s;
       const left = deadline - performance.now();
       if (left <= 0) throw fail("E_TIMEOUT", `request ${id} is still ${s.status} after ${timeoutMs} ms; wait longer or check status()`);
-      await sleep(Math.min(pollMs, left), options.signal);
+      await abortableSleep(Math.min(pollMs, left), options.signal, aborted);
     }
   }
 
@@ -190,20 +191,6 @@ class InProcess implements InProcessInference {
   }
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(aborted());
-    const onAbort = (): void => {
-      clearTimeout(t);
-      reject(aborted());
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
 
 /**
  * Starts the agent core inside this process on the split `opts.manifest` and returns it as an

@@ -45,7 +45,7 @@ describe("systemd unit", () => {
       DynamicUser: "yes", StateDirectory: "edgecut", RuntimeDirectory: "edgecut", ConfigurationDirectory: "edgecut",
       ProtectSystem: "strict", ProtectHome: "yes", PrivateTmp: "yes", NoNewPrivileges: "yes", KillSignal: "SIGTERM",
       Environment: "NODE_ENV=production",
-      ExecStart: "/usr/bin/node /opt/edgecut/dist/sdk/cli/main.js agent --config /etc/edgecut/agent.yaml",
+      ExecStart: "/usr/bin/node --single-threaded /opt/edgecut/dist/sdk/cli/main.js agent --config /etc/edgecut/agent.yaml",
     };
     for (const [k, v] of Object.entries(expected)) assert.equal(one(k), v, k);
     assert.equal(unit.get("Install")?.get("WantedBy")?.[0], "multi-user.target");
@@ -74,7 +74,7 @@ describe("systemd unit", () => {
     const dir = fs.mkdtempSync(path.join(root, "unit-"));
     const script = path.join(dir, "main.js");
     fs.writeFileSync(script, "");
-    const copy = text.replace("/usr/bin/node /opt/edgecut/dist/sdk/cli/main.js", `${process.execPath} ${script}`);
+    const copy = text.replace("/usr/bin/node --single-threaded /opt/edgecut/dist/sdk/cli/main.js", `${process.execPath} --single-threaded ${script}`);
     assert.notEqual(copy, text, "ExecStart not found in the unit");
     const file = path.join(dir, "edgecut-agent.service");
     fs.writeFileSync(file, copy);

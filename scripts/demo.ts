@@ -2,7 +2,8 @@
  * `npm run demo`: split inference end to end on this machine. Builds the tiny GPT model (cached
  * in .cache/demo), splits it at its candidate cuts, starts the embedded MQTT broker and a cloud
  * worker, then runs one request at every split point k (k = 0: all in the cloud; k = n: all on
- * the device) and prints the breakdown and the largest difference from the whole model.
+ * the device) and prints the breakdown and the largest difference from the whole model. Then the
+ * device agent picks the split itself while the link changes (scripts/demo-agent.ts).
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -23,6 +24,7 @@ import { connectMqtt } from "../sdk/transport/mqtt.js";
 import { OffloadClient, SplitRunner } from "../sdk/offload/index.js";
 import { startWorker } from "../cloud-stub/index.js";
 import { createLogger } from "../cloud-stub/log.js";
+import { agentDemo } from "./demo-agent.js";
 
 const root = path.resolve(import.meta.dirname, "..");
 const cache = path.join(root, ".cache", "demo");
@@ -85,6 +87,11 @@ try {
     rows.push([label, b.localMs.toFixed(1), String(b.bytesUp), String(b.bytesDown), b.roundTripMs.toFixed(1),
       b.cloudComputeMs.toFixed(1), b.totalMs.toFixed(1), diff.toExponential(1)]);
   }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  console.log();
+  for (const r of rows) console.log(r.map((c, i) => c.padStart(widths[i]!)).join("  "));
+  console.log(`every split point matches the whole model (max |diff| ${worst.toExponential(1)})`);
+  await agentDemo(broker.url, path.join(splitDir, "manifest.json"), inputs);
 } finally {
   await runner.close();
   await client.close();
@@ -95,7 +102,4 @@ try {
   fs.rmSync(work, { recursive: true, force: true });
 }
 
-const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-console.log();
-for (const r of rows) console.log(r.map((c, i) => c.padStart(widths[i]!)).join("  "));
-console.log(`\ndemo: every split point matches the whole model (max |diff| ${worst.toExponential(1)}); ${((performance.now() - started) / 1e3).toFixed(1)} s`);
+console.log(`\ndemo: done in ${((performance.now() - started) / 1e3).toFixed(1)} s`);

@@ -15,7 +15,8 @@
  * fitted with a Huber reweighting that drops a round trip inflated by a retry or a GC pause
  * (the median filter of a "robust window", for a regression). Robust fits resist change too, so
  * a level-shift test (the newest `shiftRun` round trips all off the fit of the older ones, the
- * same way, by over 3 robust sigmas and 15%) restarts the window from those round trips: a
+ * same way, by over 3 robust sigmas and 15%, or by over half the prediction) restarts the window
+ * from those round trips: a
  * bandwidth drop shows in the estimate after `shiftRun` (3) round trips, where the weights alone
  * took 10 to 16 in simulation. Why not a plain EWMA: it cannot separate RTT from bandwidth (each
  * sample mixes both) and it follows every outlier.
@@ -193,7 +194,7 @@ export class NetworkEstimator {
 
   /**
    * Refits the window. A level shift (the newest shiftRun samples all off the fit, on the same
-   * side, by over 3 robust sigmas and over 15% of the prediction) is a changed link, not
+   * side, by over 3 robust sigmas and over 15% of the prediction, or by over half of it) is a changed link, not
    * outliers: the Huber step would otherwise down-weight the new regime until it filled half the
    * window. The window is cut to those samples and refitted (the RTT held from before covers
    * the few samples too alike in size to fit both).
@@ -208,9 +209,13 @@ export class NetworkEstimator {
       const sorted = res.slice(0, n - run).map(Math.abs).sort((a, b) => a - b);
       const sigma = 1.4826 * sorted[Math.floor(sorted.length / 2)]!;
       const sign = Math.sign(res[n - 1]!);
+      // Off by over 3 robust sigmas and 15%, or, whatever the sigma, by over half the prediction:
+      // a window that already mixes two regimes has a sigma so wide that a third (a link back to
+      // full speed after an outage) would never stand out by sigmas alone.
       const shifted = sign !== 0 && this.samples.slice(n - run).every((s, i) => {
         const e = res[n - run + i]!;
-        return Math.sign(e) === sign && Math.abs(e) > 3 * sigma && Math.abs(e) > 0.15 * Math.max(older.predict(s), 1e-9);
+        const pred = Math.max(older.predict(s), 1e-9);
+        return Math.sign(e) === sign && ((Math.abs(e) > 3 * sigma && Math.abs(e) > 0.15 * pred) || Math.abs(e) > 0.5 * pred);
       });
       if (shifted) this.samples.splice(0, n - run);
     }

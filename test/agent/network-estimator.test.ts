@@ -145,3 +145,27 @@ test("confidence falls as the last observation ages; bad config and bad observat
   assert.throws(() => new NetworkEstimator({ now: () => 0, config: { window: 2 } }), (e: unknown) => e instanceof EdgecutError && e.code === "E_USAGE" && /window/.test(e.message));
   assert.throws(() => est.observe({ bytesUp: -1, bytesDown: 0, roundTripMs: 1, cloudComputeMs: 0, cloudQueueMs: 0, at: t }), RangeError);
 });
+
+for (const seed of [5, 6, 7, 8]) test(`seed ${seed}: a link back to full speed after a short slow spell is noticed within 4 probes, though the window mixes both regimes`, () => {
+  const r = rng(seed);
+  let t = 0;
+  const est = new NetworkEstimator({ now: () => t });
+  const fast = { rttMs: 3, up: 12_500_000, down: 12_500_000 };
+  const slow = { rttMs: 40, up: 125_000, down: 125_000 };
+  // A device's round trips are noisy (30% jitter, a fifth of them delayed by a GC pause or a busy event loop).
+  const obs = (l: Link, up: number, down: number): void => {
+    t += 100;
+    const net = l.rttMs + (up / l.up) * 1000 + (down / l.down) * 1000;
+    est.observe({ bytesUp: up, bytesDown: down, roundTripMs: net * (1 + 0.3 * (2 * r() - 1)) + 1 + (r() < 0.2 ? 15 * r() : 0), cloudComputeMs: 1, cloudQueueMs: 0, at: t });
+  };
+  // Probe sizes as the agent sends them: small, large up, small, large echoed; requests send 640 B for 33 KB back.
+  const probes = [[400, 150], [65_900, 150], [400, 150], [65_900, 65_700]] as const;
+  for (let i = 0; i < 10; i++) obs(fast, 640, 33_088);
+  for (let i = 0; i < 3; i++) obs(fast, ...probes[i % 4]!);
+  for (let i = 0; i < 3 + (seed % 4); i++) obs(slow, 640, 33_088);
+  for (let i = 0; i < 3; i++) obs(slow, ...probes[i % 4]!);
+  assert.ok(est.estimate().downBytesPerSec < 2_000_000, `the slow spell is seen: ${JSON.stringify(est.estimate())}`);
+  for (let i = 0; i < 4; i++) obs(fast, ...probes[i % 4]!);
+  const e = est.estimate();
+  assert.ok(e.upBytesPerSec > 5_000_000 && e.downBytesPerSec > 5_000_000 && e.rttMs < 20, `after 4 fast probes: ${JSON.stringify(est.detail())}`);
+});

@@ -4,6 +4,8 @@
  * and the simulators (which read them), so they agree on one format.
  */
 
+import { fail } from "../../sdk/errors.js";
+
 /** This machine measured on the reference kernels and, optionally, on a split's segments. Format 1. */
 export interface Calibration {
   format: 1;

@@ -159,7 +159,7 @@ for (const seed of [5, 6, 7, 8]) test(`seed ${seed}: a link back to full speed a
     est.observe({ bytesUp: up, bytesDown: down, roundTripMs: net * (1 + 0.3 * (2 * r() - 1)) + 1 + (r() < 0.2 ? 15 * r() : 0), cloudComputeMs: 1, cloudQueueMs: 0, at: t });
   };
   // Probe sizes as the agent sends them: small, large up, small, large echoed; requests send 640 B for 33 KB back.
-  const probes = [[400, 150], [65_900, 150], [400, 150], [65_900, 65_700]] as const;
+  const probes: [number, number][] = [[400, 150], [65_900, 150], [400, 150], [65_900, 65_700]];
   for (let i = 0; i < 10; i++) obs(fast, 640, 33_088);
   for (let i = 0; i < 3; i++) obs(fast, ...probes[i % 4]!);
   for (let i = 0; i < 3 + (seed % 4); i++) obs(slow, 640, 33_088);

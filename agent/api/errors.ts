@@ -22,6 +22,10 @@ export function statusForCode(code: string): number {
     case "E_BODY_TOO_LARGE": return 413;
     case "E_NOT_READY": case "E_NO_SPLIT": case "E_BUSY": return 503;
     case "E_TIMEOUT": return 504;
+    // The cloud side could not take the request now (broker gone, worker's deadline passed): retryable.
+    case "E_BROKER": case "E_EXPIRED": return 503;
+    // nginx's "client closed request": the caller went away (its AbortSignal); nobody reads this status.
+    case "E_ABORTED": return 499;
     // RFC 4918 §11.5: the server cannot store what the request needs (the agent's store is full).
     case "E_STORE_FULL": return 507;
     default: return 500;

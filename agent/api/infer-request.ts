@@ -13,11 +13,10 @@
  */
 import { z } from "zod";
 import { fail } from "../../sdk/errors.js";
-import { parseTensorFile } from "../../sdk/runtime/tensor-file.js";
+import { parseTensorObject } from "../../sdk/runtime/tensor-file.js";
 import type { TensorMap } from "../../sdk/runtime/tensor.js";
 import { fieldPath } from "../../sdk/validation.js";
 import { decodeFrame } from "../../sdk/wire/index.js";
-import { jsonText } from "./body.js";
 
 /** A parsed POST /v1/infer. */
 export interface InferRequest {
@@ -32,11 +31,12 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "obj
 const OptionsShape = {
   mode: z.enum(["sync", "queue"]).optional(),
   split: z.number().int().min(0).optional(),
-  timeoutMs: z.number().int().positive().optional(),
+  // Up to 10 minutes: Node's timers fire at once for a delay beyond 2^31 - 1 ms.
+  timeoutMs: z.number().int().positive().max(600_000).optional(),
 };
 
 const JsonBodySchema = z.strictObject({
-  // Checked as an object only: parseTensorFile validates its entries with the tensor names in its messages.
+  // Checked as an object only: parseTensorObject validates its entries with the tensor names in its messages.
   inputs: z.custom<Record<string, unknown>>(isObject, { message: 'must be a tensor file object: { "name": { "type", "dims", "data" } }' }),
   ...OptionsShape,
 });
@@ -70,8 +70,8 @@ export function parseJsonInfer(body: Buffer, query: URLSearchParams): InferReque
   if (!isObject(json)) throw fail("E_USAGE", 'the request body must be a JSON object: { "inputs": { ... }, "mode"?, "split"?, "timeoutMs"? }');
   const r = JsonBodySchema.safeParse(json);
   if (!r.success) usage("request body", r.error);
-  // The raw object, not zod's copy: a tensor named "__proto__" must reach parseTensorFile's check.
-  const inputs = parseTensorFile(jsonText(json.inputs), "request body \"inputs\"");
+  // The raw object, not zod's copy: a tensor named "__proto__" must reach parseTensorObject's check.
+  const inputs = parseTensorObject(json.inputs, "request body \"inputs\"");
   return checkQueueOptions({ inputs, mode: r.data.mode ?? "sync", split: r.data.split, timeoutMs: r.data.timeoutMs });
 }
 
@@ -95,6 +95,6 @@ export function parseFrameInfer(body: Buffer, query: URLSearchParams, maxBytes: 
   if (frame.header.kind !== "request") {
     throw fail("E_FRAME", `POST /v1/infer takes a request frame; this frame's kind is "${frame.header.kind}"`);
   }
-  const ttl = frame.header.ttlMs > 0 ? Math.ceil(frame.header.ttlMs) : undefined;
+  const ttl = frame.header.ttlMs > 0 ? Math.min(Math.ceil(frame.header.ttlMs), 600_000) : undefined;
   return checkQueueOptions({ inputs: frame.tensors, mode: q.data.mode ?? "sync", split: q.data.split, timeoutMs: q.data.timeoutMs ?? (q.data.mode === "queue" ? undefined : ttl) });
 }

@@ -20,7 +20,16 @@ export interface RouteContext {
   core: AgentCore;
   metrics: ApiMetrics;
   maxBodyBytes: number;
+  /** Work in progress, for the caps below. */
+  busy: { bodies: number; sync: number };
 }
+
+/** JSON bodies beyond this are refused (413) whatever maxBodyBytes says: parsing JSON costs many times its size. */
+export const MAX_JSON_BODY_BYTES = 16 * 2 ** 20;
+/** Bodies read at once; more get 503 E_BUSY (bounds the memory held by slow or hostile clients). */
+export const MAX_BODIES_READING = 8;
+/** Sync inferences running at once; more get 503 E_BUSY. */
+export const MAX_SYNC_IN_FLIGHT = 16;
 
 type Handler = (ctx: RouteContext, req: IncomingMessage, res: ServerResponse, url: URL, param?: string) => Promise<void> | void;
 
@@ -83,7 +92,7 @@ function idempotencyKey(req: IncomingMessage): string {
  * `Location: /v1/requests/<id>` when the request is new. A key the agent already knows returns
  * 200 with the existing id and status (and the same Location), and nothing runs again: 200
  * because this call accepted no new work, so a client can tell a fresh submission from a retry.
- * The client disconnecting aborts a sync request (its AbortSignal).
+ * The client disconnecting stops the wait (its AbortSignal); the run itself finishes in the agent.
  */
 async function postInfer(ctx: RouteContext, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
   const type = mediaType(req.headers["content-type"]);
@@ -92,7 +101,19 @@ async function postInfer(ctx: RouteContext, req: IncomingMessage, res: ServerRes
       `Content-Type ${JSON.stringify(req.headers["content-type"] ?? "(none)")} is not accepted; send application/json (a tensor file body) or application/octet-stream (an ECUT request frame)`,
       { "Accept-Post": "application/json, application/octet-stream" });
   }
-  const body = await readBody(req, ctx.maxBodyBytes);
+  // JSON costs several times its size to parse (numbers become boxed values before typed arrays):
+  // it gets a tighter limit than binary frames, which decode as views.
+  const limit = type === "application/json" ? Math.min(ctx.maxBodyBytes, MAX_JSON_BODY_BYTES) : ctx.maxBodyBytes;
+  if (ctx.busy.bodies >= MAX_BODIES_READING) {
+    throw new HttpError(503, "E_BUSY", `${MAX_BODIES_READING} request bodies are being read already; retry shortly`, { "Retry-After": "1" });
+  }
+  ctx.busy.bodies++;
+  let body: Buffer;
+  try {
+    body = await readBody(req, limit);
+  } finally {
+    ctx.busy.bodies--;
+  }
   const r = type === "application/json" ? parseJsonInfer(body, url.searchParams) : parseFrameInfer(body, url.searchParams, ctx.maxBodyBytes);
   checkInputs(r.inputs, ctx.core.signature().inputs);
 
@@ -102,6 +123,12 @@ async function postInfer(ctx: RouteContext, req: IncomingMessage, res: ServerRes
     sendJson(res, s.created ? 202 : 200, JSON.stringify({ id: s.id, status: s.status }), { Location: `/v1/requests/${encodeURIComponent(s.id)}` });
     return;
   }
+  // Sync requests run concurrently up to a cap: a client that posts and hangs up in a loop must not
+  // pile up runs (a dropped caller stops waiting, but its run finishes: the agent owns it).
+  if (ctx.busy.sync >= MAX_SYNC_IN_FLIGHT) {
+    throw new HttpError(503, "E_BUSY", `${MAX_SYNC_IN_FLIGHT} requests are running already; retry shortly, or queue it (mode "queue" with an Idempotency-Key)`, { "Retry-After": "1" });
+  }
+  ctx.busy.sync++;
   const abort = new AbortController();
   const onClose = (): void => { if (!res.writableFinished) abort.abort(); };
   res.once("close", onClose);
@@ -109,6 +136,7 @@ async function postInfer(ctx: RouteContext, req: IncomingMessage, res: ServerRes
     const result = await ctx.core.infer(r.inputs, { split: r.split, timeoutMs: r.timeoutMs, signal: abort.signal });
     sendResult(ctx, req, res, result);
   } finally {
+    ctx.busy.sync--;
     res.off("close", onClose);
   }
 }

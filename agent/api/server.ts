@@ -107,14 +107,21 @@ export async function startApi(core: AgentCore, opts: ApiOptions): Promise<ApiSe
   const socketMode = opts.socketMode ?? 0o660;
   if (!Number.isInteger(socketMode) || socketMode < 0 || socketMode > 0o777) throw fail("E_USAGE", `socketMode must be 0 to 0o777, got ${socketMode}`);
   const log = opts.log ?? silent;
-  const ctx: RouteContext = { core, metrics: createApiMetrics(core, log), maxBodyBytes };
+  const ctx: RouteContext = { core, metrics: createApiMetrics(core, log), maxBodyBytes, busy: { bodies: 0, sync: 0 } };
 
   let closing = false;
   let inflight = 0;
+  /** Requests whose body has not fully arrived. */
+  const reading = new Set<http.IncomingMessage>();
   let drained: (() => void) | undefined;
 
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     inflight++;
+    if (!req.complete) {
+      reading.add(req);
+      req.once("end", () => reading.delete(req));
+      req.once("close", () => reading.delete(req));
+    }
     res.once("close", () => {
       if (--inflight === 0) drained?.();
     });
@@ -126,14 +133,19 @@ export async function startApi(core: AgentCore, opts: ApiOptions): Promise<ApiSe
     }
     route(ctx, req, res).catch((e: unknown) => {
       const err = toEdgecutError(e);
-      if (err.code === "E_INTERNAL" || statusForCode(err.code) === 500) {
+      if (err.code === "E_INTERNAL" || statusForCode(err.code) >= 500 && statusForCode(err.code) !== 503 && statusForCode(err.code) !== 504) {
         log.error({ code: err.code, err: err.message, method: req.method, url: req.url }, "agent API request failed");
       }
       if (res.headersSent) res.destroy(); // a reply already under way cannot turn into an error body
       else sendError(res, err);
     });
   };
-  const server = http.createServer(onRequest);
+  const server = http.createServer({
+    // A body trickling in for minutes holds memory and would hold up a SIGTERM (systemd kills after
+    // TimeoutStopSec): a request must arrive whole within 30 s, its headers within 10 s.
+    requestTimeout: 30_000, headersTimeout: 10_000,
+  }, onRequest);
+  server.maxConnections = 256;
   // Expect: 100-continue (curl sends it for bodies over 1 MiB): say "continue" only to a body
   // within the limit; an oversized one gets its 413 before the client sends a byte of it.
   server.on("checkContinue", (req: http.IncomingMessage, res: http.ServerResponse) => {
@@ -142,7 +154,14 @@ export async function startApi(core: AgentCore, opts: ApiOptions): Promise<ApiSe
   });
 
   if (where.kind === "unix") await clearStaleSocket(where.path);
-  await listenOn(server, where);
+  // The socket file is created by listen() with the process umask: make it private until the chmod
+  // below, so no one outside socketMode can connect in between.
+  const umask = where.kind === "unix" ? process.umask(0o077) : undefined;
+  try {
+    await listenOn(server, where);
+  } finally {
+    if (umask !== undefined) process.umask(umask);
+  }
   if (where.kind === "unix") {
     try {
       fs.chmodSync(where.path, socketMode);
@@ -161,8 +180,10 @@ export async function startApi(core: AgentCore, opts: ApiOptions): Promise<ApiSe
   const close = (): Promise<void> => {
     closed ??= (async () => {
       closing = true;
-      // server.close stops accepting and (Node >= 19) closes idle keep-alive connections.
+      // server.close stops accepting and (Node >= 19) closes idle keep-alive connections. Requests
+      // still sending their body are dropped: waiting for a slow client would hold up the stop.
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const req of reading) req.destroy();
       if (inflight > 0) await new Promise<void>((resolve) => { drained = resolve; });
       server.closeAllConnections();
       await stopped;

@@ -15,7 +15,7 @@ import * as http from "node:http";
 import { z } from "zod";
 import type { AgentStatus, RequestState, SubmitResult } from "../../agent/core/types.js";
 import { ERRORS, EdgecutError, fail, type ErrorCode } from "../errors.js";
-import { formatTensorFile, parseTensorFile } from "../runtime/tensor-file.js";
+import { formatTensorFile, parseTensorObject } from "../runtime/tensor-file.js";
 import type { TensorMap } from "../runtime/tensor.js";
 import type { Inference, InferOptions, InferResult, TensorSignature } from "./types.js";
 
@@ -80,13 +80,6 @@ const StatusReply = z.looseObject({ deviceId: z.string(), version: z.string(), s
 const HealthReply = z.object({ live: z.boolean(), ready: z.boolean(), reasons: z.array(z.string()) });
 const ErrorReply = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
 
-/** JSON text of a parsed JSON value, keeping -0 (JSON.stringify writes 0), for parseTensorFile. */
-function jsonText(v: unknown): string {
-  if (typeof v === "number") return Object.is(v, -0) ? "-0" : JSON.stringify(v);
-  if (Array.isArray(v)) return `[${v.map(jsonText).join(",")}]`;
-  if (isObject(v)) return `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}:${jsonText(x)}`).join(",")}}`;
-  return JSON.stringify(v) ?? "null";
-}
 
 interface CallOptions {
   body?: string;
@@ -202,7 +195,7 @@ class HttpAgentClient implements AgentClient {
   }
 
   private outputs(obj: Record<string, unknown>): TensorMap {
-    return parseTensorFile(jsonText(obj), "the agent's reply outputs");
+    return parseTensorObject(obj, "the agent's reply outputs");
   }
 
   async infer(inputs: TensorMap, options: InferOptions = {}): Promise<InferResult> {

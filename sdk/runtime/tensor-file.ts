@@ -48,6 +48,15 @@ export function parseTensorFile(text: string, where: string): TensorMap {
   } catch (e) {
     throw fail("E_TENSOR_FILE", `${where} is not valid JSON (${(e as Error).message}); a tensor file is { "name": { "type", "dims", "data" } }`, e);
   }
+  return parseTensorObject(json, where);
+}
+
+/**
+ * The tensors of an already parsed tensor-file value (`JSON.parse` keeps -0; an integer beyond
+ * 2^53 written as a number has lost digits already, so it is refused as in text). For callers that
+ * parsed a larger document (the agent API's request body) and must not parse or copy it twice.
+ */
+export function parseTensorObject(json: unknown, where: string): TensorMap {
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     throw fail("E_TENSOR_FILE", `${where}: the top level must be an object mapping tensor names to { "type", "dims", "data" }`);
   }

@@ -188,3 +188,21 @@ test("logs through a pino logger: where it listens, and requests that fail with 
     await api.close();
   }
 });
+
+test("hardening: a body still trickling in does not hold up close(); JSON over 16 MiB is 413; timeoutMs over 10 min is 400", async () => {
+  const api = await startApi(new FakeCore(), { listen: "127.0.0.1:0", version: "t" });
+  const port = Number(new URL(api.address).port);
+  // A client that sends headers and a few bytes of a large body, then stalls.
+  const sock = net.connect(port, "127.0.0.1");
+  await new Promise<void>((r) => sock.once("connect", () => r()));
+  sock.write("POST /v1/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{\"inputs\":");
+  await new Promise((r) => setTimeout(r, 100));
+  const big = await fetch(`${api.address}/v1/infer`, { method: "POST", headers: { "content-type": "application/json" }, body: "x".repeat(17 * 2 ** 20) });
+  assert.equal(big.status, 413);
+  const slow = await fetch(`${api.address}/v1/infer`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ inputs: {}, timeoutMs: 3_000_000_000 }) });
+  assert.equal(slow.status, 400);
+  const t0 = Date.now();
+  await api.close();
+  assert.ok(Date.now() - t0 < 5000, "close() did not wait for the stalled body");
+  sock.destroy();
+});

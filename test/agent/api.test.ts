@@ -188,13 +188,13 @@ describe("agent API routes", () => {
   });
 });
 
-test("statusForCode: the brief's table, 507 for a full store, and 500 for every other catalogue code", () => {
+test("statusForCode: the brief's table, 507 for a full store, 503 for retryable cloud errors, 499 for an aborted caller, 500 for every other catalogue code", () => {
   const table: Record<string, number> = {
     E_USAGE: 400, E_INPUT_MISSING: 400, E_TENSOR_FILE: 400, E_FRAME: 400, E_FRAME_LIMIT: 400, E_PROTOCOL_VERSION: 400,
     E_NOT_FOUND: 404, E_BODY_TOO_LARGE: 413, E_NOT_READY: 503, E_NO_SPLIT: 503, E_BUSY: 503, E_TIMEOUT: 504,
-    E_RUNTIME: 500, E_INTERNAL: 500, E_STORE: 500, E_BROKER: 500, E_STORE_FULL: 507,
+    E_RUNTIME: 500, E_INTERNAL: 500, E_STORE: 500, E_BROKER: 503, E_EXPIRED: 503, E_ABORTED: 499, E_STORE_FULL: 507,
   };
   for (const [code, status] of Object.entries(table)) assert.equal(statusForCode(code), status, code);
-  for (const code of Object.keys(ERRORS)) assert.ok([400, 404, 413, 500, 503, 504, 507].includes(statusForCode(code)), code);
+  for (const code of Object.keys(ERRORS)) assert.ok([400, 404, 413, 499, 500, 503, 504, 507].includes(statusForCode(code)), code);
   assert.equal(statusForCode("E_FROM_A_NEWER_CORE"), 500);
 });

@@ -45,7 +45,7 @@ export function registerPlan(program: Command): void {
   program.command("plan")
     .description("predict every split point's latency on a device and network, and pick one")
     .argument("<manifest>", "manifest.json of a split (or of a pack)")
-    .option("--profile <id|file>", "device profile: a shipped id (pi4-4gb, pi5-8gb) or a .json file")
+    .option("--profile <id|file>", "device profile: a shipped id (edgecut-shipped boards: see device-profiles/README.md, e.g. pi4-4gb, pi5-8gb, pi-zero-2w) or a .json file")
     .option("--preset <name>", "network preset of the profile (default: its first)")
     .option("--bandwidth <rate>", "up and down bandwidth, tc units: 10mbit, 512kbit (1mbit = 10^6 bit/s)")
     .option("--up <rate>", "device-to-cloud bandwidth (overrides --bandwidth)")

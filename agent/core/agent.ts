@@ -9,6 +9,7 @@
  * Front ends (the HTTP API, the in-process SDK) see the AgentCore interface (types.ts).
  */
 import { randomBytes } from "node:crypto";
+import { VERSION } from "../../sdk/version.js";
 import { asEdgecutError, EdgecutError, fail } from "../../sdk/errors.js";
 import type { Manifest } from "../../sdk/graph/manifest.js";
 import { loadSplitOrPack } from "../planner/pack.js";
@@ -66,8 +67,10 @@ export interface AgentOptions {
   intraOpThreads?: number;
   /** Simulation only: local segments take this many times as long (SplitRunnerOptions.localSlowdown). */
   localSlowdown?: number;
-  /** Device sampling and re-planning period (default 2000 ms). */
+  /** Device sampling period (default 2000 ms). */
   sampleIntervalMs?: number;
+  /** Re-planning period (default: sampleIntervalMs); the agent also re-plans after every request. */
+  planIntervalMs?: number;
   /** Telemetry: store batch period (default 5000 ms; 0 writes each sample at once) and fleet summary period (default 60 000 ms; 0 off). */
   telemetry?: { flushIntervalMs?: number; publishIntervalMs?: number };
   /** Queued requests run at once (default 1). */
@@ -115,6 +118,7 @@ export class Agent implements AgentCore {
   private retainAt: number | null = null;
   private lastPrune = Number.NEGATIVE_INFINITY;
   private lastLeaseCheck = Number.NEGATIVE_INFINITY;
+  private lastSampleAt = Number.NEGATIVE_INFINITY;
   /** Probes since the last real request: the idle probe period doubles with each, up to 16x (metered links). */
   private idleProbes = 0;
   private lastProbeAt = Number.NEGATIVE_INFINITY;
@@ -210,16 +214,22 @@ export class Agent implements AgentCore {
 
   /** Samples the device, re-plans, schedules the next tick. */
   private async tick(): Promise<void> {
-    await this.refresh();
+    const sampleEvery = this.opts.sampleIntervalMs ?? 2000;
+    if (this.clock.now() - this.lastSampleAt >= sampleEvery) await this.refresh();
+    else {
+      this.replan();
+      this.jobs.pump();
+    }
     // needsProbe() holds only when no round trip was attempted for probeIntervalMs: the link is
     // idle (requests may still run all-local), so a probe measures it without competing.
     const backoff = this.estimator.config.probeIntervalMs * 2 ** Math.min(this.idleProbes, 4);
     if (this.client !== undefined && this.online && !this.draining && this.estimator.needsProbe() && this.clock.now() - this.lastProbeAt >= backoff) void this.probe();
-    if (!this.draining) this.timer = this.clock.setTimeout(() => { void this.tick(); }, this.opts.sampleIntervalMs ?? 2000);
+    if (!this.draining) this.timer = this.clock.setTimeout(() => { void this.tick(); }, Math.min(sampleEvery, this.opts.planIntervalMs ?? sampleEvery));
   }
 
   /** Samples the device and re-plans now (the loop does it every sampleIntervalMs; tests and reloads call it). */
   async refresh(): Promise<void> {
+    this.lastSampleAt = this.clock.now();
     try {
       const s = await this.opts.sampler.sample();
       this.sample = { ...s, cpuLoadPercent: Math.max(0, s.cpuLoadPercent - this.ownCpuPercent(s.cores)) };
@@ -506,7 +516,7 @@ export class Agent implements AgentCore {
 
   status(): AgentStatus {
     return {
-      deviceId: this.opts.deviceId, version: this.opts.version ?? "0.1.0",
+      deviceId: this.opts.deviceId, version: this.opts.version ?? VERSION,
       model: { splitId: this.manifest.splitId, segments: this.manifest.segments.length, manifest: this.opts.manifestPath },
       split: this.decision.k, action: this.decision.action, reason: this.decision.reason, plan: this.lastPlan,
       device: this.sample, network: { ...this.estimator.detail(), reachable: this.estimator.estimate().reachable && this.online },
@@ -547,7 +557,7 @@ export class Agent implements AgentCore {
   private fleetBase(): FleetBase {
     const est = this.estimator.estimate();
     return {
-      deviceId: this.opts.deviceId, version: this.opts.version ?? "0.1.0", at: this.wall(), split: this.decision.k, action: this.decision.action,
+      deviceId: this.opts.deviceId, version: this.opts.version ?? VERSION, at: this.wall(), split: this.decision.k, action: this.decision.action,
       health: this.healthWord(), queueDepth: this.jobs.depth(), switches: this.switches,
       network: { rttMs: est.rttMs, upBytesPerSec: est.upBytesPerSec, downBytesPerSec: est.downBytesPerSec, reachable: est.reachable && this.online },
       device: this.sample === null ? null : {
@@ -555,7 +565,7 @@ export class Agent implements AgentCore {
         ...(this.sample.temperatureC !== undefined ? { temperatureC: this.sample.temperatureC } : {}),
         ...(this.sample.throttled !== undefined ? { throttled: Object.values(this.sample.throttled).some((v) => v === true) } : {}),
       },
-      versions: { node: process.versions.node, edgecut: this.opts.version ?? "0.1.0", splitId: this.manifest.splitId },
+      versions: { node: process.versions.node, edgecut: this.opts.version ?? VERSION, splitId: this.manifest.splitId },
     };
   }
 

@@ -20,7 +20,8 @@ export function frontMemBytes(inputs: Pick<PlanInputs, "segments">, k: number): 
  */
 export function memoryViolation(inputs: Pick<PlanInputs, "device">, config: Pick<PlannerConfig, "ramMarginBytes">, memBytes: number): string | null {
   const budget = inputs.device.ramAvailableBytes - config.ramMarginBytes;
-  if (memBytes <= budget) return null;
+  // A front of no segments needs no memory: all-cloud is what memory pressure calls for.
+  if (memBytes === 0 || memBytes <= budget) return null;
   return `the front needs ${memBytes} B, ${Math.max(0, budget)} B available (RAM ${inputs.device.ramAvailableBytes} B minus margin ${config.ramMarginBytes} B)`;
 }
 

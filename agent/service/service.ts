@@ -8,6 +8,7 @@
 import * as fs from "node:fs";
 import pino, { type Logger } from "pino";
 import { fail } from "../../sdk/errors.js";
+import { VERSION } from "../../sdk/version.js";
 import { connectMqtt, redactUrl, type MqttOptions } from "../../sdk/transport/mqtt.js";
 import type { EmbeddedBroker } from "../../sdk/transport/embedded-broker.js";
 import { startApi, type ApiServer } from "../api/index.js";
@@ -58,7 +59,7 @@ export async function startAgentService(cfg: AgentConfig, deps: ServiceDeps = {}
   const log = root.child({ component: "agent", deviceId: cfg.deviceId });
   const clock = deps.clock ?? systemClock;
   const notifier = deps.notifier ?? createNotifier({ log: (o, m) => log.warn(o, m) });
-  const version = deps.version ?? "0.1.0";
+  const version = deps.version ?? VERSION;
   const cleanups: (() => Promise<void> | void)[] = [];
   const unwind = async (): Promise<void> => {
     for (const c of cleanups.reverse()) {
@@ -127,7 +128,7 @@ export async function startAgentService(cfg: AgentConfig, deps: ServiceDeps = {}
       deviceId: cfg.deviceId, manifestPath: cfg.manifest, store, transport, transportConnected: transport.isConnected, sampler, clock,
       planner: cfg.planner, policy: cfg.policy, network: cfg.network, costs,
       offload: { timeoutMs: cfg.offload.timeoutMs, retries: cfg.offload.retries, encoding: cfg.offload.encoding, prefix: cfg.broker.prefix },
-      sampleIntervalMs: cfg.sampleIntervalMs,
+      sampleIntervalMs: cfg.sampleIntervalMs, planIntervalMs: cfg.planIntervalMs,
       telemetry: { flushIntervalMs: cfg.telemetry.flushIntervalMs, publishIntervalMs: cfg.telemetry.publishIntervalMs },
       ...(cfg.intraOpThreads !== undefined ? { intraOpThreads: cfg.intraOpThreads } : {}),
       log, version,
@@ -165,6 +166,7 @@ export async function startAgentService(cfg: AgentConfig, deps: ServiceDeps = {}
     }
     await notifier.ready();
     const st = agent.status();
+    void notifier.status(`split ${String(st.split)} (${st.action}); API ${api.address}`);
     log.info({ api: api.address, split: st.split, action: st.action, broker: redactUrl(mqtt.url), connected, segments: manifest.segments.length, maxSplit }, "agent ready");
 
     let stopping: Promise<void> | undefined;

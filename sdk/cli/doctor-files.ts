@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { loadAgentConfig, type AgentConfig } from "../../agent/config/index.js";
+import { DEFAULT_STATE_DIR, loadAgentConfig, STORE_FILE, type AgentConfig } from "../../agent/config/index.js";
 import { loadSplitOrPack, PACK_FILE } from "../../agent/planner/pack.js";
 import { computeSplitId } from "../graph/manifest.js";
 import { sha256FileSync } from "../graph/hash.js";
@@ -124,6 +124,18 @@ function systemdManaged(dir: string): boolean {
 }
 
 /**
+ * Where the service keeps its state. A config without stateDir resolves to $STATE_DIRECTORY, which
+ * only systemd sets: run from a shell against the installed config (/etc/edgecut), the doctor
+ * checks the unit's StateDirectory (/var/lib/edgecut), not a folder next to the config.
+ */
+function serviceStateDir(config: AgentConfig): { stateDir: string; storeFile: string } {
+  const dir = path.dirname(config.source.file);
+  const defaulted = !config.source.env.includes("STATE_DIRECTORY") && config.stateDir === path.join(dir, DEFAULT_STATE_DIR);
+  if (!defaulted || dir !== "/etc/edgecut") return { stateDir: config.stateDir, storeFile: config.storeFile };
+  return { stateDir: "/var/lib/edgecut", storeFile: path.join("/var/lib/edgecut", STORE_FILE) };
+}
+
+/**
  * The state folder can be written (or created: the agent creates it, so its nearest existing
  * parent must be writable), and an existing store opens and passes quick_check.
  * `sqliteWorks` false: better-sqlite3 failed its own check, so the store is not opened.
@@ -131,7 +143,7 @@ function systemdManaged(dir: string): boolean {
 export async function checkStateDir(config: AgentConfig | undefined, sqliteWorks: boolean): Promise<CheckResult> {
   const name = "store";
   if (config === undefined) return skip(name, "no config: the state folder is unknown");
-  const { stateDir, storeFile } = config;
+  const { stateDir, storeFile } = serviceStateDir(config);
   const asUser = `run edgecut doctor as the agent's user (or root), or create it for that user: sudo install -d -o <user> ${stateDir}; or set stateDir to a writable folder`;
   if (!fs.existsSync(stateDir)) {
     const parent = nearestExisting(stateDir);

@@ -8,6 +8,7 @@ import { realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { Command, CommanderError } from "commander";
 import { fail } from "../errors.js";
+import { VERSION } from "../version.js";
 import { reportError } from "./output.js";
 type Register = (program: Command) => void;
 
@@ -30,6 +31,7 @@ const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
   ["status", async () => (await import("./cmd-status.js")).registerStatus],
   ["plan", async () => (await import("./cmd-plan.js")).registerPlan],
   ["pack", async () => (await import("./cmd-pack.js")).registerPack],
+  ["calibrate", async () => (await import("./cmd-calibrate.js")).registerCalibrate],
   ["doctor", async () => (await import("./cmd-doctor.js")).registerDoctor],
 ];
 
@@ -40,7 +42,7 @@ const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
 export async function buildProgram(only?: string): Promise<Command> {
   const program = new Command("edgecut")
     .description("Cut ONNX models into segments: run the front on the device, offload the rest.")
-    .version("0.1.0")
+    .version(VERSION)
     .exitOverride();
   const wanted = COMMANDS.filter(([name]) => only === undefined || name === only);
   for (const [, load] of wanted.length > 0 ? wanted : COMMANDS) (await load())(program);

@@ -25,7 +25,7 @@ import { openStore, type AgentStore } from "../../agent/store/index.js";
 // The CLI's rule, so one device keeps one id across `edgecut infer` and apps.
 import { defaultDeviceId } from "../transport/topics.js";
 import { fail } from "../errors.js";
-import { loadManifest } from "../graph/manifest.js";
+import { loadSplitOrPack } from "../../agent/planner/pack.js";
 import type { TensorMap } from "../runtime/tensor.js";
 import { connectMqtt, type MqttOptions } from "../transport/mqtt.js";
 import { assertId } from "../transport/topics.js";
@@ -207,7 +207,8 @@ export async function createInference(opts: InProcessOptions): Promise<InProcess
   }
   const deviceId = opts.deviceId ?? defaultDeviceId();
   assertId("deviceId", deviceId);
-  loadManifest(opts.manifest);
+  // Checked before any connection is made; a pack (edgecut pack) is a valid manifest here too.
+  loadSplitOrPack(opts.manifest);
   const store = openStore(opts.store ?? ":memory:");
   let owned: Transport | undefined;
   try {

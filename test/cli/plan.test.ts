@@ -93,7 +93,7 @@ describe("plan --json", () => {
     assert.ok(slow.splits[1]!.breakdown.upMs > 90 * fast.splits[1]!.breakdown.upMs, "up time scales with 1 / bandwidth");
   });
 
-  test("--ram-available: a small budget makes the larger fronts not fit; below the planner's margin nothing runs (exit 1, E_NO_SPLIT)", async () => {
+  test("--ram-available: a small budget makes the larger fronts not fit; below the planner's margin only all-cloud runs; with it private too, nothing (exit 1, E_NO_SPLIT)", async () => {
     // 64 MiB is the planner's margin: 65748kb leaves 212 KiB, enough for segment 0 (177.5 KiB) only.
     const tight = await planOk("--ram-available", "65748kb", "--bandwidth", "0.1mbit", ...SLOW);
     assert.deepEqual(tight.splits.map((s) => s.fits), [true, true, false, false]);
@@ -103,13 +103,18 @@ describe("plan --json", () => {
     const roomy = await planOk("--ram-available", "1gb");
     assert.ok(roomy.splits.every((s) => s.fits));
 
-    const { r, doc } = await planJson("--ram-available", "32mb");
+    // Memory pressure is what all-cloud is for: a front of no segments needs no memory.
+    const squeezed = await planOk("--ram-available", "32mb");
+    assert.deepEqual(squeezed.splits.map((s) => s.fits), [true, false, false, false]);
+    assert.equal(squeezed.chosen, 0);
+
+    const { r, doc } = await planJson("--ram-available", "32mb", "--private", "input_ids");
     assert.equal(r.code, 1);
     assert.equal(doc.chosen, null);
-    assert.ok(doc.splits.every((s) => !s.fits && !s.feasible));
+    assert.ok(doc.splits.every((s) => !s.feasible));
     assert.equal(doc.error?.code, "E_NO_SPLIT");
     assert.match(doc.reason, /no split point is feasible/);
-    const text = await runCli(["plan", manifest, "--ram-available", "32mb"]);
+    const text = await runCli(["plan", manifest, "--ram-available", "32mb", "--private", "input_ids"]);
     assert.equal(text.code, 1);
     assert.match(text.stderr, /^edgecut: E_NO_SPLIT: no split point is feasible.*k = 3: the front needs/m);
     assert.match(text.stdout, /chosen: none/);

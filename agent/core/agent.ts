@@ -190,6 +190,11 @@ export class Agent implements AgentCore {
       this.online = true;
       this.client?.setUnavailable(undefined);
       this.log.info({}, "broker connection back");
+      // The link estimate may say "unreachable" (failures during the outage) until a round trip
+      // succeeds, and an all-local plan makes none: probe now rather than after the idle backoff.
+      this.idleProbes = 0;
+      this.lastProbeAt = Number.NEGATIVE_INFINITY;
+      if (!this.draining) void this.probe();
       this.replan();
       this.jobs.pump();
     });
@@ -222,7 +227,8 @@ export class Agent implements AgentCore {
     }
     // needsProbe() holds only when no round trip was attempted for probeIntervalMs: the link is
     // idle (requests may still run all-local), so a probe measures it without competing.
-    const backoff = this.estimator.config.probeIntervalMs * 2 ** Math.min(this.idleProbes, 4);
+    // Idle probes back off (metered links) only while the cloud answers: a link believed down is probed every interval.
+    const backoff = this.estimator.config.probeIntervalMs * (this.estimator.estimate().reachable ? 2 ** Math.min(this.idleProbes, 4) : 1);
     if (this.client !== undefined && this.online && !this.draining && this.estimator.needsProbe() && this.clock.now() - this.lastProbeAt >= backoff) void this.probe();
     if (!this.draining) this.timer = this.clock.setTimeout(() => { void this.tick(); }, Math.min(sampleEvery, this.opts.planIntervalMs ?? sampleEvery));
   }

@@ -17,6 +17,8 @@ export interface Calibration {
    */
   flopsPerMs: number;
   relativeSpeed: number;
+  /** The reference kernels measured (name, FLOPs per ms here), when the calibration records them. */
+  kernels?: { name: string; flopsPerMs: number }[];
   /** Per-segment medians (ms, one thread) of a split, when measured with --manifest. */
   model?: { splitId: string; manifest: string; shapeBucket: string; segmentMs: number[]; segmentRssBytes: number[] };
 }

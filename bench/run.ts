@@ -14,6 +14,7 @@ const BENCHES: Record<string, () => Promise<BenchResult & { sections?: Record<st
   graph: async () => (await import("./graph.js")).run(),
   offload: async () => (await import("./offload.js")).run(),
   agent: async () => (await import("./agent.js")).run(),
+  sim: async () => (await import("./sim.js")).run(),
 };
 
 function gitSha(): string {

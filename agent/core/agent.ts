@@ -14,7 +14,7 @@ import { asEdgecutError, EdgecutError, fail } from "../../sdk/errors.js";
 import type { Manifest } from "../../sdk/graph/manifest.js";
 import { loadSplitOrPack } from "../planner/pack.js";
 import type { InferOptions, InferResult, TensorSignature } from "../../sdk/infer/types.js";
-import { OffloadClient } from "../../sdk/offload/client.js";
+import { OffloadClient, OFFLOAD_DEFAULTS } from "../../sdk/offload/client.js";
 import { SplitRunner, type RunBreakdown, type RunResult } from "../../sdk/offload/split-runner.js";
 import type { TensorMap } from "../../sdk/runtime/tensor.js";
 import type { Transport } from "../../sdk/transport/transport.js";
@@ -35,6 +35,7 @@ import { flopsCosts, requestSizes } from "./costs.js";
 import { silentAgentLog, type AgentLog } from "./log.js";
 import { Observed } from "./observed.js";
 import { buildPlanInputs, type CostSource } from "./plan-inputs.js";
+import { attemptTimeoutMs, canFallBackLocal, offloadRetries, probeDue, probeTimeoutMs } from "./rules.js";
 import { JobRunner } from "./queue.js";
 import { TelemetryBuffer } from "./telemetry.js";
 import { FleetPublisher, type FleetBase } from "./fleet.js";
@@ -228,8 +229,11 @@ export class Agent implements AgentCore {
     // needsProbe() holds only when no round trip was attempted for probeIntervalMs: the link is
     // idle (requests may still run all-local), so a probe measures it without competing.
     // Idle probes back off (metered links) only while the cloud answers: a link believed down is probed every interval.
-    const backoff = this.estimator.config.probeIntervalMs * (this.estimator.estimate().reachable ? 2 ** Math.min(this.idleProbes, 4) : 1);
-    if (this.client !== undefined && this.online && !this.draining && this.estimator.needsProbe() && this.clock.now() - this.lastProbeAt >= backoff) void this.probe();
+    const due = probeDue({
+      now: this.clock.now(), lastProbeAt: this.lastProbeAt, idleProbes: this.idleProbes, needsProbe: this.estimator.needsProbe(),
+      urgent: this.estimator.urgent, reachable: this.estimator.estimate().reachable, probeIntervalMs: this.estimator.config.probeIntervalMs,
+    });
+    if (this.client !== undefined && this.online && !this.draining && due) void this.probe();
     if (!this.draining) this.timer = this.clock.setTimeout(() => { void this.tick(); }, Math.min(sampleEvery, this.opts.planIntervalMs ?? sampleEvery));
   }
 
@@ -369,15 +373,17 @@ export class Agent implements AgentCore {
       this.geometry = geometryFromManifest(this.manifest, requestSizes(this.manifest, inputs));
       let r: RunResult;
       let overlapped = false;
+      const sentAt = this.clock.now();
       try {
         ({ result: r, overlapped } = await this.runTracked(inputs, k, options));
       } catch (e) {
         const err = asEdgecutError(e, "E_RUNTIME", "the request failed");
         if (k === n || !LINK_ERRORS.has(err.code)) throw err;
-        this.estimator.observeFailure(this.clock.now());
+        this.estimator.observeFailure(this.clock.now(), sentAt);
         this.replan();
-        // The cloud failed us: run all-local now if the planner says it can, else report.
-        if (options.split !== undefined || this.decision.action !== "local") throw err;
+        // The cloud failed us: run this request all-local now when that is feasible (the cloud
+        // counts as down only after a second failure; this request should not wait for it).
+        if (options.split !== undefined || !canFallBackLocal(this.lastPlan, this.policy.name)) throw err;
         this.log.warn({ id, err: err.message }, "offload failed; running this request all-local");
         this.fallbacks++;
         k = n;
@@ -404,15 +410,21 @@ export class Agent implements AgentCore {
     const seq = ++this.offloadSeq;
     const busy = this.offloading++ > 0;
     try {
-      const result = await this.runner.run(inputs, k, this.runOptions(options));
+      const result = await this.runner.run(inputs, k, this.runOptions(options, k));
       return { result, overlapped: busy || this.offloadSeq !== seq };
     } finally {
       this.offloading--;
     }
   }
 
-  private runOptions(options: InferOptions): { encoding?: Encoding; timeoutMs?: number } {
-    return { ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}) };
+  /** The caller's timeout, else one sized from the plan's prediction at k (rules.ts attemptTimeoutMs). */
+  private runOptions(options: InferOptions, k?: number): { encoding?: Encoding; timeoutMs?: number; retries?: number } {
+    if (options.timeoutMs !== undefined) return { timeoutMs: options.timeoutMs };
+    if (k === undefined || k >= this.manifest.segments.length) return {};
+    return {
+      timeoutMs: attemptTimeoutMs(this.lastPlan, k, this.opts.offload?.timeoutMs ?? OFFLOAD_DEFAULTS.timeoutMs),
+      retries: offloadRetries(this.lastPlan, this.opts.offload?.retries ?? OFFLOAD_DEFAULTS.retries, this.policy.name),
+    };
   }
 
   /**
@@ -429,13 +441,16 @@ export class Agent implements AgentCore {
     const n = this.manifest.segments.length;
     const bytes = this.estimator.nextProbeBytes();
     const echo = bytes > this.estimator.config.smallProbeBytes && this.largeProbes++ % 2 === 1;
+    const sentAt = this.clock.now();
     try {
-      const r = await this.client.request(this.manifest.splitId, { from: n, to: n }, { probe: { type: "uint8", dims: [bytes], data: new Uint8Array(bytes) } }, { wantOutputs: echo ? ["probe"] : [], retries: 0 });
+      const r = await this.client.request(this.manifest.splitId, { from: n, to: n }, { probe: { type: "uint8", dims: [bytes], data: new Uint8Array(bytes) } }, {
+        wantOutputs: echo ? ["probe"] : [], retries: 0, timeoutMs: probeTimeoutMs(this.estimator.estimate(), bytes, this.opts.offload?.timeoutMs ?? OFFLOAD_DEFAULTS.timeoutMs),
+      });
       this.estimator.observe({ bytesUp: r.bytesUp, bytesDown: r.bytesDown, roundTripMs: r.roundTripMs, cloudComputeMs: r.computeMs, cloudQueueMs: r.queueMs, at: this.clock.now() });
       this.probes++;
     } catch (e) {
       const err = asEdgecutError(e, "E_RUNTIME", "probe");
-      if (LINK_ERRORS.has(err.code)) this.estimator.observeFailure(this.clock.now());
+      if (LINK_ERRORS.has(err.code)) this.estimator.observeFailure(this.clock.now(), sentAt);
       this.log.debug({ code: err.code, err: err.message }, "network probe failed");
     } finally {
       this.probing = false;

@@ -18,6 +18,8 @@ export const NetworkEstimatorConfigSchema = z.strictObject({
   shiftRun: z.int().min(2).default(3),
   /** Probe when nothing was sent or received for this long (ms), so a recovered link is noticed. */
   probeIntervalMs: z.number().positive().default(10_000),
+  /** Probe period (ms) while a change of the link is suspected or just taken and not yet sized. */
+  confirmProbeMs: z.number().positive().default(1000),
   /** Bytes of a small probe (measures RTT). */
   smallProbeBytes: z.int().positive().default(64),
   /** Bytes of a large probe (measures bandwidth when real traffic is all one size). */

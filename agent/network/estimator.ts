@@ -109,6 +109,7 @@ export class NetworkEstimator {
   private lastAttemptAt = Number.NEGATIVE_INFINITY;
   private failures = 0;
   private probeTurn = 0;
+  private suspect = false;
   private heldRttMs: number;
   private fitted: Fitted;
 
@@ -136,10 +137,15 @@ export class NetworkEstimator {
     this.refit();
   }
 
-  /** Records a failed round trip (a timeout, no reply): pushes the estimate toward unreachable. */
-  observeFailure(at: number): void {
-    this.failures++;
+  /**
+   * Records a failed round trip (a timeout, no reply): pushes the estimate toward unreachable.
+   * `sentAt`, when given, is when the failed attempt was sent: a failure of an attempt sent before
+   * the last success is stale (the link has answered since) and is ignored.
+   */
+  observeFailure(at: number, sentAt?: number): void {
     this.lastAttemptAt = Math.max(this.lastAttemptAt, at);
+    if (sentAt !== undefined && this.lastObsAt !== null && sentAt < this.lastObsAt) return;
+    this.failures++;
   }
 
   /**
@@ -147,7 +153,17 @@ export class NetworkEstimator {
    * failure counts as an attempt so that a dead link is probed once per interval, not in a loop.
    */
   needsProbe(now: number = this.now()): boolean {
-    return now - this.lastAttemptAt >= this.config.probeIntervalMs;
+    return now - this.lastAttemptAt >= (this.urgent ? Math.min(this.config.confirmProbeMs, this.config.probeIntervalMs) : this.config.probeIntervalMs);
+  }
+
+  /**
+   * True while the newest round trip is off the fit as a level shift would be (a changed link not
+   * yet confirmed), a shift was just taken with too few samples to size the new link, or the
+   * cloud is believed down: probes then come every confirmProbeMs, so a change (or the cloud's
+   * return) is noticed in seconds, not in probe intervals.
+   */
+  get urgent(): boolean {
+    return this.suspect || this.samples.length < this.config.shiftRun || this.failures >= this.config.failuresUntilDown;
   }
 
   /**
@@ -218,6 +234,12 @@ export class NetworkEstimator {
         return Math.sign(e) === sign && ((Math.abs(e) > 3 * sigma && Math.abs(e) > 0.15 * pred) || Math.abs(e) > 0.5 * pred);
       });
       if (shifted) this.samples.splice(0, n - run);
+      // The newest alone off the fit the same way: a change is suspected until confirmed or not.
+      const last = this.samples[this.samples.length - 1]!;
+      const e = last.netMs - older.predict(last);
+      this.suspect = !shifted && Math.abs(e) > 0.5 * Math.max(older.predict(last), 1e-9);
+    } else {
+      this.suspect = false;
     }
     this.fitted = this.fitSamples(this.samples).estimate;
     if (this.fitted.basis === "up-down" || this.fitted.basis === "total") this.heldRttMs = this.fitted.rttMs;

@@ -32,6 +32,8 @@ const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
   ["plan", async () => (await import("./cmd-plan.js")).registerPlan],
   ["pack", async () => (await import("./cmd-pack.js")).registerPack],
   ["calibrate", async () => (await import("./cmd-calibrate.js")).registerCalibrate],
+  ["simulate", async () => (await import("./cmd-simulate.js")).registerSimulate],
+  ["sweep", async () => (await import("./cmd-sweep.js")).registerSweep],
   ["doctor", async () => (await import("./cmd-doctor.js")).registerDoctor],
 ];
 

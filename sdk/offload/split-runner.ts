@@ -39,6 +39,8 @@ export interface RunOptions {
   encoding?: Encoding;
   /** Per-attempt timeout (default: the client's). */
   timeoutMs?: number;
+  /** Retries after the first attempt (default: the client's). */
+  retries?: number;
 }
 
 /** Where one run's time and bytes went. Durations in ms on this device's monotonic clock, except the worker's two. */
@@ -151,6 +153,7 @@ export class SplitRunner {
       const r = await client.request(this.manifest.splitId, { from: plan.k, to: plan.n }, send, {
         wantOutputs: plan.wantOutputs, ...(opts.encoding !== undefined ? { encoding: opts.encoding } : {}),
         ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+        ...(opts.retries !== undefined ? { retries: opts.retries } : {}),
       });
       for (const name of plan.wantOutputs) {
         const t = r.outputs[name];

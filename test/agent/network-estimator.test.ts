@@ -111,9 +111,18 @@ test("messages of one size keep the prior RTT; nextProbeBytes asks for small, th
 
 test("needsProbe on a fake clock: at start, after probeIntervalMs of silence, once per interval while down", () => {
   let t = 1000;
-  const est = new NetworkEstimator({ now: () => t, config: { probeIntervalMs: 5000, failuresUntilDown: 2 } });
+  const est = new NetworkEstimator({ now: () => t, config: { probeIntervalMs: 5000, failuresUntilDown: 2, confirmProbeMs: 1000 } });
   assert.equal(est.needsProbe(t), true, "never measured");
+  // Until shiftRun (3) round trips size the link, probes come every confirmProbeMs.
   est.observe({ bytesUp: 64, bytesDown: 64, roundTripMs: 30, cloudComputeMs: 0, cloudQueueMs: 0, at: t });
+  for (let i = 1; i < 3; i++) {
+    assert.equal(est.urgent, true);
+    assert.equal(est.needsProbe(t + 999), false);
+    assert.equal(est.needsProbe(t + 1000), true);
+    t += 1000;
+    est.observe({ bytesUp: 64 + 10_000 * i, bytesDown: 64, roundTripMs: 30 + i, cloudComputeMs: 0, cloudQueueMs: 0, at: t });
+  }
+  assert.equal(est.urgent, false);
   assert.equal(est.needsProbe(t + 4999), false);
   assert.equal(est.needsProbe(t + 5000), true);
   t += 5000;
@@ -127,8 +136,12 @@ test("needsProbe on a fake clock: at start, after probeIntervalMs of silence, on
   const down = est.estimate();
   assert.equal(down.reachable, false, "two timeouts in a row: down");
   assert.ok(down.confidence < c1, "each failure lowers the confidence");
-  t += 5000;
+  assert.equal(est.urgent, true, "while down, probes come every confirmProbeMs");
+  assert.equal(est.needsProbe(t + 999), false);
+  t += 1000;
   assert.equal(est.needsProbe(), true, "probing continues while down");
+  est.observeFailure(t + 10, t - 5000);
+  assert.equal(est.estimate().reachable, false);
   est.observe({ bytesUp: 64, bytesDown: 64, roundTripMs: 30, cloudComputeMs: 0, cloudQueueMs: 0, at: t });
   assert.equal(est.estimate().reachable, true, "one success: reachable again");
 });

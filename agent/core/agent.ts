@@ -127,7 +127,6 @@ export class Agent implements AgentCore {
   /** Runs that failed over to all-local after the cloud failed them (their work may have run on a worker too). */
   fallbacks = 0;
   private probing = false;
-  private largeProbes = 0;
   /** Idle network probes answered. */
   probes = 0;
   private seq = 0;
@@ -311,7 +310,7 @@ export class Agent implements AgentCore {
     // without moving the split, and must not count as switches.
     const before = this.policy.current;
     this.lastPlan = p;
-    this.decision = this.policy.decide(p);
+    this.decision = this.policy.decide(p, this.clock.now());
     const after = this.policy.current;
     if (after !== before && after !== null) {
       if (before !== null) {
@@ -422,7 +421,7 @@ export class Agent implements AgentCore {
     if (options.timeoutMs !== undefined) return { timeoutMs: options.timeoutMs };
     if (k === undefined || k >= this.manifest.segments.length) return {};
     return {
-      timeoutMs: attemptTimeoutMs(this.lastPlan, k, this.opts.offload?.timeoutMs ?? OFFLOAD_DEFAULTS.timeoutMs),
+      timeoutMs: attemptTimeoutMs(this.lastPlan, k, this.opts.offload?.timeoutMs ?? OFFLOAD_DEFAULTS.timeoutMs, this.observed.cloudMs(k) !== undefined),
       retries: offloadRetries(this.lastPlan, this.opts.offload?.retries ?? OFFLOAD_DEFAULTS.retries, this.policy.name),
     };
   }
@@ -439,8 +438,7 @@ export class Agent implements AgentCore {
     this.idleProbes++;
     this.lastProbeAt = this.clock.now();
     const n = this.manifest.segments.length;
-    const bytes = this.estimator.nextProbeBytes();
-    const echo = bytes > this.estimator.config.smallProbeBytes && this.largeProbes++ % 2 === 1;
+    const { bytes, echo } = this.estimator.nextProbe();
     const sentAt = this.clock.now();
     try {
       const r = await this.client.request(this.manifest.splitId, { from: n, to: n }, { probe: { type: "uint8", dims: [bytes], data: new Uint8Array(bytes) } }, {

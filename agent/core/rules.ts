@@ -5,15 +5,16 @@
 import type { Plan } from "../planner/types.js";
 
 /**
- * Per-attempt timeout of an offload (ms): a few times what the plan predicts for the round trip and
- * the worker (so a worker that stopped answering is noticed in about a second, not after the
- * configured maximum), at least 1 s (a slow first run loads sessions), at most `maxMs`.
+ * Per-attempt timeout of an offload (ms): three times what the plan predicts for the round trip
+ * and the worker plus 250 ms, at least 250 ms, so a worker that stopped answering is noticed in a
+ * fraction of a second rather than after the configured maximum. The first request at a split
+ * point (`answeredBefore` false) gets the maximum: the worker may have to load its sessions.
  */
-export function attemptTimeoutMs(plan: Plan | null, k: number, maxMs: number): number {
+export function attemptTimeoutMs(plan: Plan | null, k: number, maxMs: number, answeredBefore = true): number {
   const row = plan?.rows[k];
-  if (row === undefined || !Number.isFinite(row.predicted.totalMs)) return maxMs;
+  if (!answeredBefore || row === undefined || !Number.isFinite(row.predicted.totalMs)) return maxMs;
   const remote = row.predicted.totalMs - row.predicted.localMs;
-  return Math.round(Math.min(maxMs, Math.max(1000, 3 * remote + 500)));
+  return Math.round(Math.min(maxMs, Math.max(250, 3 * remote + 250)));
 }
 
 /**

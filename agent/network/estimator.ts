@@ -108,8 +108,10 @@ export class NetworkEstimator {
   private lastObsAt: number | null = null;
   private lastAttemptAt = Number.NEGATIVE_INFINITY;
   private failures = 0;
-  private probeTurn = 0;
   private suspect = false;
+  private probeTurn = 0;
+  /** Round-trip kinds not seen since the last level shift (empty: none pending). */
+  private readonly unseenSinceShift = new Set<"small" | "up" | "down">();
   private heldRttMs: number;
   private fitted: Fitted;
 
@@ -130,6 +132,7 @@ export class NetworkEstimator {
     // encoding on both ends, which is small and size-proportional, so it folds into bandwidth).
     const netMs = Math.max(0, o.roundTripMs - o.cloudComputeMs - o.cloudQueueMs);
     this.samples.push({ up: o.bytesUp, down: o.bytesDown, netMs });
+    this.unseenSinceShift.delete(this.kindOf({ up: o.bytesUp, down: o.bytesDown, netMs }));
     if (this.samples.length > this.config.window) this.samples.shift();
     this.lastObsAt = o.at;
     this.lastAttemptAt = Math.max(this.lastAttemptAt, o.at);
@@ -163,20 +166,42 @@ export class NetworkEstimator {
    * return) is noticed in seconds, not in probe intervals.
    */
   get urgent(): boolean {
-    return this.suspect || this.samples.length < this.config.shiftRun || this.failures >= this.config.failuresUntilDown;
+    // rtt-held: the window's sizes are all alike, so RTT and bandwidth cannot be told apart.
+    return this.suspect || this.unseenSinceShift.size > 0 || this.samples.length < this.config.shiftRun || this.failures >= this.config.failuresUntilDown || this.fitted.basis === "rtt-held";
   }
 
   /**
-   * Size of the next probe's payload: small while the window lacks a small message (RTT),
-   * large while it lacks size spread (bandwidth), else small and large in turn: an idle link
-   * keeps being measured both ways, so a change of bandwidth shows without any request.
+   * Size of the next probe's payload (see nextProbe; the echo decision is the caller's then).
    */
   nextProbeBytes(): number {
+    return this.nextProbe().bytes;
+  }
+
+  /**
+   * The next probe: its payload size and whether the worker should echo it (so its bytes come down
+   * too). Small while the window lacks a small round trip (RTT); after a level shift, until the new
+   * link has been seen with a small, a large-up and a large-down round trip, the kind missing (a
+   * change on one direction or of the RTT alone must not be read as the other); while a change is
+   * suspected, the kind that raised the suspicion (the shift test needs a run of alike round
+   * trips); large while the window lacks size spread; else the kinds in turn.
+   */
+  nextProbe(): { bytes: number; echo: boolean } {
     const { smallProbeBytes: small, largeProbeBytes: large } = this.config;
-    // Sizes are transport payloads: a probe's frame adds its header (a few hundred bytes) both ways.
-    if (!this.samples.some((s) => s.up + s.down <= 4 * small + FRAME_OVERHEAD_BYTES)) return small;
-    if (this.fitted.basis === "rtt-held" || this.fitted.basis === "prior") return large;
-    return this.probeTurn++ % 2 === 0 ? small : large;
+    const kind = (s: Sample): "small" | "up" | "down" => this.kindOf(s);
+    const probe = (k: "small" | "up" | "down"): { bytes: number; echo: boolean } => (k === "small" ? { bytes: small, echo: false } : { bytes: large, echo: k === "down" });
+    if (!this.samples.some((s) => kind(s) === "small")) return probe("small");
+    const missing = (["small", "up", "down"] as const).find((k) => this.unseenSinceShift.has(k));
+    if (missing !== undefined) return probe(missing);
+    const last = this.samples[this.samples.length - 1];
+    if (this.suspect && last !== undefined) return probe(kind(last));
+    if (this.fitted.basis === "rtt-held" || this.fitted.basis === "prior") return probe("up");
+    const order = ["small", "up", "small", "down"] as const;
+    return probe(order[this.probeTurn++ % order.length]!);
+  }
+
+  /** A round trip's kind for probing: small (RTT), large up, or large down. */
+  private kindOf(s: Sample): "small" | "up" | "down" {
+    return s.up + s.down <= 4 * this.config.smallProbeBytes + FRAME_OVERHEAD_BYTES ? "small" : s.down > s.up / 2 ? "down" : "up";
   }
 
   /** The current estimate (see NetworkEstimate). */
@@ -233,11 +258,20 @@ export class NetworkEstimator {
         const pred = Math.max(older.predict(s), 1e-9);
         return Math.sign(e) === sign && ((Math.abs(e) > 3 * sigma && Math.abs(e) > 0.15 * pred) || Math.abs(e) > 0.5 * pred);
       });
-      if (shifted) this.samples.splice(0, n - run);
+      if (shifted) {
+        this.samples.splice(0, n - run);
+        for (const k of ["small", "up", "down"] as const) this.unseenSinceShift.add(k);
+        for (const smp of this.samples) this.unseenSinceShift.delete(this.kindOf(smp));
+      }
       // The newest alone off the fit the same way: a change is suspected until confirmed or not.
       const last = this.samples[this.samples.length - 1]!;
       const e = last.netMs - older.predict(last);
       this.suspect = !shifted && Math.abs(e) > 0.5 * Math.max(older.predict(last), 1e-9);
+      // A suspected change: see the link again with every kind of round trip, whatever it was.
+      if (this.suspect) {
+        for (const k of ["small", "up", "down"] as const) this.unseenSinceShift.add(k);
+        this.unseenSinceShift.delete(this.kindOf(last));
+      }
     } else {
       this.suspect = false;
     }

@@ -40,8 +40,10 @@ export const SplitPolicyConfigSchema = z.strictObject({
   minRelativeGain: z.number().nonnegative().default(0.1),
   /** ...and by this many ms (score: latency ms, or ms per request for throughput). */
   minAbsoluteGainMs: z.number().nonnegative().default(2),
-  /** ...in this many consecutive decisions. */
+  /** ...in this many consecutive decisions... */
   confirmations: z.int().positive().default(3),
+  /** ...spanning at least this many ms (when the caller gives decide() the time). */
+  confirmMs: z.number().nonnegative().default(5000),
 });
 
 /** SplitPolicy configuration with defaults filled in. */

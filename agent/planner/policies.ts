@@ -23,7 +23,7 @@ export interface SplitPolicyLike {
   /** The split in use, or null before the first feasible plan. */
   readonly current: number | null;
   /** Takes a fresh plan, returns the split to run at. */
-  decide(plan: Plan): PolicyDecision;
+  decide(plan: Plan, now?: number): PolicyDecision;
   /** Forgets the current split (after a model change). */
   reset(): void;
 }
@@ -85,11 +85,11 @@ class HysteresisPolicy implements SplitPolicyLike {
   readonly name = "hysteresis";
   private readonly inner: SplitPolicy;
   constructor(config: PolicyConfig) {
-    this.inner = new SplitPolicy({ minRelativeGain: config.minRelativeGain, minAbsoluteGainMs: config.minAbsoluteGainMs, confirmations: config.confirmations });
+    this.inner = new SplitPolicy({ minRelativeGain: config.minRelativeGain, minAbsoluteGainMs: config.minAbsoluteGainMs, confirmations: config.confirmations, confirmMs: config.confirmMs });
   }
   get current(): number | null { return this.inner.current; }
   reset(): void { this.inner.reset(); }
-  decide(p: Plan): PolicyDecision { return this.inner.decide(p); }
+  decide(p: Plan, now?: number): PolicyDecision { return this.inner.decide(p, now); }
 }
 
 /** Makes the configured policy; E_USAGE naming the bad field. */

@@ -36,6 +36,7 @@ export class SplitPolicy {
   readonly config: SplitPolicyConfig;
   private k: number | null = null;
   private streak = 0;
+  private streakStart: number | undefined;
 
   constructor(config: SplitPolicyConfigInput = {}) {
     this.config = parseSplitPolicyConfig(config);
@@ -53,7 +54,7 @@ export class SplitPolicy {
   }
 
   /** Takes a fresh plan and returns the split to run at. */
-  decide(p: Plan): PolicyDecision {
+  decide(p: Plan, now?: number): PolicyDecision {
     if (p.action === "queue" || p.action === "fail") {
       this.streak = 0;
       return { k: p.best, action: p.action, switched: false, reason: p.reason ?? p.action, pending: 0 };
@@ -85,8 +86,11 @@ export class SplitPolicy {
       this.streak = 0;
       return stay(`k = ${best} gains ${gain.toFixed(2)} ms over k = ${this.k}: below the bar (${minAbsoluteGainMs} ms and ${minRelativeGain * 100}%)`);
     }
-    this.streak++;
-    if (this.streak >= confirmations) return adopt(`k = ${best} beat k = ${this.k} by ${gain.toFixed(2)} ms in ${confirmations} decisions in a row`);
+    if (this.streak++ === 0) this.streakStart = now;
+    // Time as well as decisions: the agent decides after every request, so a burst of requests
+    // (or a 3-second handover spike) must not confirm a switch in a moment.
+    const lasted = now === undefined || this.streakStart === undefined || now - this.streakStart >= this.config.confirmMs;
+    if (this.streak >= confirmations && lasted) return adopt(`k = ${best} beat k = ${this.k} by ${gain.toFixed(2)} ms in ${confirmations} decisions in a row`);
     return stay(`k = ${best} beats k = ${this.k} by ${gain.toFixed(2)} ms (${this.streak}/${confirmations})`);
   }
 }

@@ -96,7 +96,6 @@ export function runAgent(ctx: RunContext, device: SimDevice, policy: SplitPolicy
   let idleProbes = 0;
   let lastProbeAt = Number.NEGATIVE_INFINITY;
   let probing = false;
-  let largeProbes = 0;
   let offloading = 0;
   let offloadSeq = 0;
   const held: number[] = [];
@@ -114,7 +113,7 @@ export function runAgent(ctx: RunContext, device: SimDevice, policy: SplitPolicy
     });
     const before = policy.current;
     lastPlan = plan(inputs, cfg);
-    decision = policy.decide(lastPlan);
+    decision = policy.decide(lastPlan, q.now);
     const after = policy.current;
     if (after !== before && after !== null && before !== null) switches++;
     opts.onPlan?.(q.now, decision, est);
@@ -171,7 +170,7 @@ export function runAgent(ctx: RunContext, device: SimDevice, policy: SplitPolicy
     let attempts = 1;
     let lost = 0;
     // agent.ts runOptions: each attempt's timeout is sized from the plan's prediction (rules.ts).
-    const attemptMs = attemptTimeoutMs(lastPlan, k, timeoutMs);
+    const attemptMs = attemptTimeoutMs(lastPlan, k, timeoutMs, observed.cloudMs(k) !== undefined);
     const attemptRetries = offloadRetries(lastPlan, retries, policy.name);
     const upAt = (): boolean => timeline.at(attempts === 1 ? t0 : sendAt).cloudUp;
     while (!upAt() && attempts < attemptRetries + 1) {
@@ -226,8 +225,7 @@ export function runAgent(ctx: RunContext, device: SimDevice, policy: SplitPolicy
     probing = true;
     idleProbes++;
     lastProbeAt = q.now;
-    const bytes = estimator.nextProbeBytes();
-    const echo = bytes > estimator.config.smallProbeBytes && largeProbes++ % 2 === 1;
+    const { bytes, echo } = estimator.nextProbe();
     const up = bytes + FRAME_OVERHEAD_BYTES;
     const down = FRAME_OVERHEAD_BYTES + (echo ? bytes : 0);
     const c = timeline.at(q.now);

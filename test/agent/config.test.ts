@@ -56,7 +56,7 @@ describe("agent config: files", () => {
     });
     assert.equal(cfg.profile, undefined);
     assert.equal(cfg.planner.objective, "latency");
-    assert.deepEqual(cfg.policy, { name: "hysteresis", minRelativeGain: 0.1, minAbsoluteGainMs: 2, confirmations: 3 });
+    assert.deepEqual(cfg.policy, { name: "hysteresis", minRelativeGain: 0.1, minAbsoluteGainMs: 2, confirmations: 3, confirmMs: 5000 });
     assert.equal(cfg.network.window, 32);
     assert.deepEqual(cfg.profiler, { warmupRuns: 2, timedRuns: 5, staleAfterMs: 7 * 24 * 3600_000, loadChangeThreshold: 0.3, recheckIntervalMs: 300_000 });
     assert.deepEqual(cfg.offload, { timeoutMs: 10_000, retries: 2, encoding: "fp32" });
@@ -98,7 +98,7 @@ describe("agent config: files", () => {
     assert.equal(a.api.socketMode, 0o600);
     assert.deepEqual(a.api.address, { kind: "tcp", host: "::1", port: 9000, loopback: true });
     assert.equal(a.stateDir, path.join(d, "state"));
-    assert.deepEqual(a.policy, { name: "static", split: 2, minRelativeGain: 0.1, minAbsoluteGainMs: 2, confirmations: 3 });
+    assert.deepEqual(a.policy, { name: "static", split: 2, minRelativeGain: 0.1, minAbsoluteGainMs: 2, confirmations: 3, confirmMs: 5000 });
     assert.equal(a.planner.objective, "throughput");
     assert.equal(a.broker.prefix, "site-3/edgecut");
   });

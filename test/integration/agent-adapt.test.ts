@@ -44,6 +44,8 @@ describe(`agent adapts to the link (${kind.name}, edgecut cloud process, link sh
       localSlowdown: 40, intraOpThreads: 1, sampleIntervalMs: 100, network: { probeIntervalMs: 250 },
       telemetry: { flushIntervalMs: 1000, publishIntervalMs: 0 }, offload: { timeoutMs: 10_000, retries: 1 },
       planner: { ramMarginBytes: 0 },
+      // A short test: the switch is confirmed over 0.3 s rather than the production 5 s.
+      policy: { confirmMs: 300 },
     });
   });
 
@@ -82,6 +84,8 @@ describe(`agent adapts to the link (${kind.name}, edgecut cloud process, link sh
     link.setLink({ upBitsPerSec: 100 * MBIT, downBitsPerSec: 100 * MBIT });
     const back = await runUntil((k) => k <= fastSplit, 60);
     assert.ok(back.reached, `after recovery the split should come back to <= ${fastSplit}; splits ${back.splits.join(",")}\n${JSON.stringify(agent.status().network)} ${JSON.stringify(agent.status().plan?.rows.map((r) => [r.k, Math.round(r.predicted.totalMs), r.predicted.localMs]))} probes ${agent.probes} slow ${slow.splits.join(",")}`);
-    assert.ok(agent.status().switches >= 2, "it switched at least twice");
+    // Moving to the device is a policy switch, or (faster) the offload timing out against its
+    // predicted round trip and the request running all-local at once (a fallback).
+    assert.ok(agent.status().switches + agent.fallbacks >= 2, `switches ${agent.status().switches}, fallbacks ${agent.fallbacks}`);
   });
 });

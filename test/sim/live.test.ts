@@ -47,7 +47,7 @@ describe("runLive", () => {
   test("a bandwidth drop and an outage on real parts: a well-formed live SimResult, the split follows", async () => {
     const n = split.manifest.segments.length;
     const r: SimResult = await runLive({
-      manifestPath: split.manifestPath, profile: "pi4-4gb", preset, scenario: scenario(preset), policy: "hysteresis", seed: 7, durationScale: 0.5,
+      manifestPath: split.manifestPath, profile: "pi4-4gb", preset, scenario: scenario(preset), policy: { name: "hysteresis", confirmMs: 500 }, seed: 7, durationScale: 0.5,
     });
     const ctx = (): string => r.requests.map((q) => `${Math.round(q.t)} ${q.conditions.downMbit}/${q.conditions.cloudUp ? "up" : "down"}: ${
       Object.entries(q.outcomes).map(([k, o]) => `${k}=${o.split}:${o.latencyMs?.toFixed(0) ?? o.code}`).join(" ")}`).join("\n");

@@ -13,6 +13,7 @@
  * FLOPs are counted as the manifest counts them (2 MACs per multiply-add of MatMul and Conv; the
  * softmax and bias are not counted), so flopsPerMs is comparable with the manifest's FLOPs.
  */
+import { filled, positiveInt } from "../agent/profiler/calibrate.js";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -63,17 +64,6 @@ export interface CalibrateMachineOptions {
 
 const WARMUP = 2;
 
-function intAtLeast(name: string, v: number, min: number): number {
-  if (!Number.isSafeInteger(v) || v < min) throw fail("E_USAGE", `calibrate: ${name} must be an integer >= ${min}, got ${v}`);
-  return v;
-}
-
-/** Deterministic values in [-0.5, 0.5) (no denormals, no PRNG). */
-function filled(n: number, salt: number): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = (((i + salt) * 2654435761) >>> 0) / 4294967296 - 0.5;
-  return a;
-}
 
 interface KernelModel {
   bytes: Uint8Array;
@@ -199,8 +189,8 @@ export function machineInfo(): Calibration["machine"] {
  * for a bad manifest, E_RUNTIME from onnxruntime.
  */
 export async function calibrateMachine(opts: CalibrateMachineOptions = {}): Promise<CalibrationReport> {
-  const runs = intAtLeast("runs", opts.runs ?? 10, 1);
-  const threads = intAtLeast("threads", opts.threads ?? 1, 1);
+  const runs = positiveInt("runs", opts.runs ?? 10, 1);
+  const threads = positiveInt("threads", opts.threads ?? 1, 1);
   const now = opts.now ?? (() => performance.now());
   const kernels = await measureKernels({ runs, threads, now });
   const flopsPerMs = combinedFlopsPerMs(kernels);

@@ -50,13 +50,14 @@ export interface CalibrateOptions {
   intraOpThreads?: number;
 }
 
-function positiveInt(name: string, v: number, min: number): number {
+/** `v` when it is an integer >= min, else E_USAGE naming it (calibration options). */
+export function positiveInt(name: string, v: number, min: number): number {
   if (!Number.isSafeInteger(v) || v < min) throw fail("E_USAGE", `calibrate: ${name} must be an integer >= ${min}, got ${v}`);
   return v;
 }
 
 /** Deterministic values in [-0.5, 0.5): the kernel's timing must not depend on a PRNG's luck (denormals). */
-function filled(n: number, salt: number): Float32Array {
+export function filled(n: number, salt: number): Float32Array {
   const a = new Float32Array(n);
   for (let i = 0; i < n; i++) a[i] = (((i + salt) * 2654435761) >>> 0) / 4294967296 - 0.5;
   return a;

@@ -419,9 +419,10 @@ export class Agent implements AgentCore {
   /** The caller's timeout, else one sized from the plan's prediction at k (rules.ts attemptTimeoutMs). */
   private runOptions(options: InferOptions, k?: number): { encoding?: Encoding; timeoutMs?: number; retries?: number } {
     if (options.timeoutMs !== undefined) return { timeoutMs: options.timeoutMs };
-    if (k === undefined || k >= this.manifest.segments.length) return {};
+    // A forced split (options.split) has no fallback: the client's own timeouts and retries.
+    if (k === undefined || k >= this.manifest.segments.length || options.split !== undefined) return {};
     return {
-      timeoutMs: attemptTimeoutMs(this.lastPlan, k, this.opts.offload?.timeoutMs ?? OFFLOAD_DEFAULTS.timeoutMs, this.observed.cloudMs(k) !== undefined),
+      timeoutMs: attemptTimeoutMs(this.lastPlan, k, this.opts.offload?.timeoutMs ?? OFFLOAD_DEFAULTS.timeoutMs, this.observed.cloudMs(k) !== undefined, this.policy.name),
       retries: offloadRetries(this.lastPlan, this.opts.offload?.retries ?? OFFLOAD_DEFAULTS.retries, this.policy.name),
     };
   }
@@ -442,7 +443,7 @@ export class Agent implements AgentCore {
     const sentAt = this.clock.now();
     try {
       const r = await this.client.request(this.manifest.splitId, { from: n, to: n }, { probe: { type: "uint8", dims: [bytes], data: new Uint8Array(bytes) } }, {
-        wantOutputs: echo ? ["probe"] : [], retries: 0, timeoutMs: probeTimeoutMs(this.estimator.estimate(), bytes, this.opts.offload?.timeoutMs ?? OFFLOAD_DEFAULTS.timeoutMs),
+        wantOutputs: echo ? ["probe"] : [], retries: 0, timeoutMs: probeTimeoutMs(this.estimator.detail(), bytes, this.opts.offload?.timeoutMs ?? OFFLOAD_DEFAULTS.timeoutMs),
       });
       this.estimator.observe({ bytesUp: r.bytesUp, bytesDown: r.bytesDown, roundTripMs: r.roundTripMs, cloudComputeMs: r.computeMs, cloudQueueMs: r.queueMs, at: this.clock.now() });
       this.probes++;

@@ -10,8 +10,11 @@ import type { Plan } from "../planner/types.js";
  * fraction of a second rather than after the configured maximum. The first request at a split
  * point (`answeredBefore` false) gets the maximum: the worker may have to load its sessions.
  */
-export function attemptTimeoutMs(plan: Plan | null, k: number, maxMs: number, answeredBefore = true): number {
+export function attemptTimeoutMs(plan: Plan | null, k: number, maxMs: number, answeredBefore = true, policyName?: string): number {
   const row = plan?.rows[k];
+  // Short only where it pays: when the request can run all-local instead. A request that must go
+  // through the cloud gets the full time (a link slower than predicted is still a link).
+  if (!canFallBackLocal(plan, policyName)) return maxMs;
   if (!answeredBefore || row === undefined || !Number.isFinite(row.predicted.totalMs)) return maxMs;
   const remote = row.predicted.totalMs - row.predicted.localMs;
   return Math.round(Math.min(maxMs, Math.max(250, 3 * remote + 250)));
@@ -51,7 +54,10 @@ export function probeDue(o: { now: number; lastProbeAt: number; idleProbes: numb
  * A probe's timeout (ms): a few times what the estimate predicts for its bytes both ways, at least
  * 1 s, at most `maxMs`: a probe of a cloud believed down should fail fast, as it is repeated.
  */
-export function probeTimeoutMs(est: { rttMs: number; upBytesPerSec: number; downBytesPerSec: number }, bytes: number, maxMs: number): number {
+export function probeTimeoutMs(est: { rttMs: number; upBytesPerSec: number; downBytesPerSec: number; consecutiveFailures: number }, bytes: number, maxMs: number): number {
   const predicted = est.rttMs + (1000 * bytes) / est.upBytesPerSec + (1000 * bytes) / est.downBytesPerSec;
-  return Math.round(Math.min(maxMs, Math.max(1000, 3 * predicted + 500)));
+  // Doubled with each failure in a row: a link that came back slower than the old estimate says
+  // is still seen after a few probes, while one back at its old speed is seen at the first.
+  const grow = 2 ** Math.min(Math.max(0, est.consecutiveFailures - 1), 10);
+  return Math.round(Math.min(maxMs, Math.max(1000, 3 * predicted + 500) * grow));
 }

@@ -170,7 +170,7 @@ export function runAgent(ctx: RunContext, device: SimDevice, policy: SplitPolicy
     let attempts = 1;
     let lost = 0;
     // agent.ts runOptions: each attempt's timeout is sized from the plan's prediction (rules.ts).
-    const attemptMs = attemptTimeoutMs(lastPlan, k, timeoutMs, observed.cloudMs(k) !== undefined);
+    const attemptMs = attemptTimeoutMs(lastPlan, k, timeoutMs, observed.cloudMs(k) !== undefined, policy.name);
     const attemptRetries = offloadRetries(lastPlan, retries, policy.name);
     const upAt = (): boolean => timeline.at(attempts === 1 ? t0 : sendAt).cloudUp;
     while (!upAt() && attempts < attemptRetries + 1) {
@@ -236,7 +236,7 @@ export function runAgent(ctx: RunContext, device: SimDevice, policy: SplitPolicy
     };
     if (!c.cloudUp) {
       const sentAt = q.now;
-      q.at(q.now + probeTimeoutMs(estimator.estimate(), bytes, timeoutMs), () => {
+      q.at(q.now + probeTimeoutMs(estimator.detail(), bytes, timeoutMs), () => {
         estimator.observeFailure(q.now, sentAt);
         done();
       });

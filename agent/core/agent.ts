@@ -620,10 +620,8 @@ function isPolicy(p: AgentOptions["policy"]): p is SplitPolicyLike {
 }
 
 function pickBreakdown(b: RunBreakdown): InferResult["breakdown"] {
-  return {
-    localMs: b.localMs, loadMs: b.loadMs, encodeMs: b.encodeMs, roundTripMs: b.roundTripMs, cloudComputeMs: b.cloudComputeMs,
-    cloudQueueMs: b.cloudQueueMs, decodeMs: b.decodeMs, bytesUp: b.bytesUp, bytesDown: b.bytesDown, attempts: b.attempts, totalMs: b.totalMs,
-  };
+  const { k: _k, segments: _segments, ...rest } = b;
+  return rest;
 }
 
 /** The caller's overall timeout and AbortSignal around a run (the run itself goes on; its result is dropped). */

@@ -5,6 +5,7 @@
  * the same tensors, so an app can move from one to the other by changing how it builds its
  * `Inference`.
  */
+import type { RunBreakdown } from "../offload/split-runner.js";
 import type { TensorMap } from "../runtime/tensor.js";
 
 /** Options of one infer() call. */
@@ -20,26 +21,12 @@ export interface InferOptions {
   split?: number;
 }
 
-/** Where one request's time and bytes went (ms on the device's monotonic clock, bytes on the transport). */
-export interface InferBreakdown {
-  /** Running the front segments on the device. */
-  localMs: number;
-  /** Loading sessions that were not cached yet. */
-  loadMs: number;
-  encodeMs: number;
-  /** First publish to last reply message, retries included (0 when all local). */
-  roundTripMs: number;
-  /** The worker's compute and queueing time (its clock). */
-  cloudComputeMs: number;
-  cloudQueueMs: number;
-  decodeMs: number;
-  bytesUp: number;
-  bytesDown: number;
-  /** Offload attempts (0 when all local). */
-  attempts: number;
-  /** The whole request, as the agent measured it. */
-  totalMs: number;
-}
+/**
+ * Where one request's time and bytes went (ms on the device's monotonic clock, bytes on the
+ * transport): SplitRunner's breakdown without the split point (InferResult.split says it), its
+ * totalMs the whole request as the agent measured it.
+ */
+export type InferBreakdown = Omit<RunBreakdown, "k" | "segments">;
 
 /** What infer() returns. */
 export interface InferResult {

@@ -42,7 +42,7 @@ export const SplitPolicyConfigSchema = z.strictObject({
   minAbsoluteGainMs: z.number().nonnegative().default(2),
   /** ...in this many consecutive decisions... */
   confirmations: z.int().positive().default(3),
-  /** ...spanning at least this many ms (when the caller gives decide() the time). */
+  /** ...spanning at least this many ms for a move toward the device (when the caller gives decide() the time). */
   confirmMs: z.number().nonnegative().default(5000),
 });
 

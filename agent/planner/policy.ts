@@ -87,9 +87,11 @@ export class SplitPolicy {
       return stay(`k = ${best} gains ${gain.toFixed(2)} ms over k = ${this.k}: below the bar (${minAbsoluteGainMs} ms and ${minRelativeGain * 100}%)`);
     }
     if (this.streak++ === 0) this.streakStart = now;
-    // Time as well as decisions: the agent decides after every request, so a burst of requests
-    // (or a 3-second handover spike) must not confirm a switch in a moment.
-    const lasted = now === undefined || this.streakStart === undefined || now - this.streakStart >= this.config.confirmMs;
+    // A move toward the device (larger k) must also last confirmMs: it is what a passing spike on the
+    // link (a handover) asks for, and the agent decides after every request, so a burst of requests
+    // would confirm it in a moment. A move toward the cloud (the link is better) needs only the
+    // decisions: in the simulator's scenarios waiting there cost more than it saved.
+    const lasted = now === undefined || this.streakStart === undefined || best < this.k! || now - this.streakStart >= this.config.confirmMs;
     if (this.streak >= confirmations && lasted) return adopt(`k = ${best} beat k = ${this.k} by ${gain.toFixed(2)} ms in ${confirmations} decisions in a row`);
     return stay(`k = ${best} beats k = ${this.k} by ${gain.toFixed(2)} ms (${this.streak}/${confirmations})`);
   }

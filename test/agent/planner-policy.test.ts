@@ -103,3 +103,24 @@ test("queue and fail plans pass through and keep the current split for when the 
   assert.equal(policy.current, null);
   assert.throws(() => new SplitPolicy({ confirmations: 0 }), /confirmations/);
 });
+
+test("with the time given: a move toward the device must also last confirmMs; a move toward the cloud needs the decisions only", () => {
+  const policy = new SplitPolicy({ ...cfg, confirmMs: 5000 });
+  assert.equal(policy.decide(FAST, 0).k, 0);
+  // Toward the device: three decisions within a second are not enough...
+  for (const t of [100, 200, 300, 900]) assert.equal(policy.decide(SLOW, t).k, 0, `t = ${t}`);
+  // ...five seconds of them are.
+  assert.equal(policy.decide(SLOW, 5100).switched, true);
+  assert.equal(policy.current, 4);
+  // Toward the cloud: three decisions, whatever the time.
+  assert.equal(policy.decide(FAST, 5200).k, 4);
+  assert.equal(policy.decide(FAST, 5201).k, 4);
+  const back = policy.decide(FAST, 5202);
+  assert.equal(back.switched, true);
+  assert.equal(back.k, 0);
+  // A streak that is broken starts its time again.
+  policy.decide(SLOW, 6000);
+  policy.decide(FAST, 9000);
+  for (const t of [10_000, 12_000, 14_000]) assert.equal(policy.decide(SLOW, t).k, 0, `t = ${t}: the streak began at 10 000`);
+  assert.equal(policy.decide(SLOW, 15_000).k, 4);
+});

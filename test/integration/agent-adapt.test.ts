@@ -1,6 +1,6 @@
 // The agent adapting on real parts: a real broker (mosquitto; aedes where mosquitto is missing
 // outside CI), an `edgecut cloud` worker process, the agent core in this process with the link
-// shaper in its transport. The device stands in for a slow board (local compute stretched 40x,
+// shaper in its transport. The device stands in for a slow board (local compute stretched 80x,
 // SplitRunner's localSlowdown), so the cloud is worth using on a fast link and not on a slow one.
 // When the link drops from 100 Mbit/s to 1 Mbit/s the split must move toward the device within a
 // bounded number of requests, and back when the link recovers.
@@ -41,7 +41,7 @@ describe(`agent adapts to the link (${kind.name}, edgecut cloud process, link sh
     link = shapeTransport(await connectMqtt({ url: broker.url }), { upBitsPerSec: 100 * MBIT, downBitsPerSec: 100 * MBIT, delayMs: 1 });
     agent = await Agent.start({
       deviceId: "adapt-pi", manifestPath: split.manifestPath, store, transport: link, sampler: new FakeSampler({ clock: systemClock }),
-      localSlowdown: 40, intraOpThreads: 1, sampleIntervalMs: 100, network: { probeIntervalMs: 250 },
+      localSlowdown: 80, intraOpThreads: 1, sampleIntervalMs: 100, network: { probeIntervalMs: 250 },
       telemetry: { flushIntervalMs: 1000, publishIntervalMs: 0 }, offload: { timeoutMs: 10_000, retries: 1 },
       planner: { ramMarginBytes: 0 },
       // A short test: the switch is confirmed over 0.3 s rather than the production 5 s.

@@ -9,20 +9,12 @@ import {
   listNetworkPresets, listProfiles, loadNetworkPreset, loadProfile, NETWORKS_FILE, parseNetworks, PROFILES_DIR, SHARED_PRESETS,
   type NetworksFile,
 } from "../device-profiles/index.js";
-import { EdgecutError, type ErrorCode } from "../sdk/errors.js";
+import { throwsCode } from "./support/throws.js";
 
 const SHIPPED = ["jetson-orin-nano-8gb", "pi-zero-2w", "pi3b-plus", "pi4-2gb", "pi4-4gb", "pi4-8gb", "pi5-4gb", "pi5-8gb", "x86-n100"];
 const read = (file: string): unknown => JSON.parse(fs.readFileSync(path.join(PROFILES_DIR, file), "utf8"));
 const networks = (): NetworksFile => read(NETWORKS_FILE) as NetworksFile;
 
-function throwsWith(fn: () => unknown, code: ErrorCode, ...patterns: RegExp[]): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof EdgecutError, `not an EdgecutError: ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    for (const p of patterns) assert.match(e.message, p);
-    return true;
-  });
-}
 
 /**
  * Every number in a shipped file other than `format` must be the `value` of a figure with a source
@@ -89,7 +81,7 @@ test("loadNetworkPreset: a shared preset, an alias, an unknown name", () => {
   assert.equal(loadNetworkPreset("lte-m").upMbit.value, 0.375);
   assert.equal(loadNetworkPreset("wifi"), loadNetworkPreset("wifi-good"));
   assert.ok(!listNetworkPresets().includes("wifi"));
-  throwsWith(() => loadNetworkPreset("5g"), "E_USAGE", /no network preset "5g"; the presets are ethernet, wifi-good, wifi-poor, lte, 3g, lte-m/);
+  throwsCode(() => loadNetworkPreset("5g"), "E_USAGE", /no network preset "5g"; the presets are ethernet, wifi-good, wifi-poor, lte, 3g, lte-m/);
   // A board's override is the board's business: the shared ethernet stays gigabit.
   assert.equal(loadNetworkPreset("ethernet").upMbit.value, 940);
   assert.equal(loadProfile("pi-zero-2w").network.ethernet!.upMbit.value, 94);
@@ -111,9 +103,9 @@ test("bad networks.json files give E_PROFILE naming the field", () => {
   for (const [breakIt, msg] of cases) {
     const n = networks() as NetworksFile & Record<string, unknown>;
     breakIt(n);
-    throwsWith(() => parseNetworks(JSON.stringify(n), "nets.json"), "E_PROFILE", /network presets nets\.json: /, msg);
+    throwsCode(() => parseNetworks(JSON.stringify(n), "nets.json"), "E_PROFILE", /network presets nets\.json: /, msg);
   }
-  throwsWith(() => parseNetworks("[", "nets.json"), "E_PROFILE", /nets\.json is not valid JSON/);
+  throwsCode(() => parseNetworks("[", "nets.json"), "E_PROFILE", /nets\.json is not valid JSON/);
   assert.deepEqual(parseNetworks(JSON.stringify(networks()), "ok.json"), networks());
 });
 

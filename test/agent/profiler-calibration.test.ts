@@ -7,18 +7,11 @@ import {
   calibrate, calibrationFromProfiles, idleLatencyMs, manifestBucket, median, nextPow2, NO_INPUTS_BUCKET, predictMs, rssNote, shapeBucket,
 } from "../../agent/profiler/index.js";
 import type { SegmentProfile } from "../../agent/store/index.js";
-import { EdgecutError, type ErrorCode } from "../../sdk/errors.js";
+import { EdgecutError } from "../../sdk/errors.js";
 import type { Manifest } from "../../sdk/graph/manifest.js";
 import { splitFixture, type SplitFixture } from "../offload/support.js";
+import { throwsCode } from "../support/throws.js";
 
-function throwsCode(fn: () => unknown, code: ErrorCode, match: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof EdgecutError, `not an EdgecutError: ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    assert.match(e.message, match);
-    return true;
-  });
-}
 
 describe("shapeBucket", () => {
   test("every dim rounds up to a power of two; 0 and 1 stay", () => {

@@ -11,6 +11,7 @@ import { openStore, type AgentStore, type SegmentProfile } from "../../agent/sto
 import { EdgecutError, type ErrorCode } from "../../sdk/errors.js";
 import type { TensorMap } from "../../sdk/runtime/tensor.js";
 import { splitFixture, type SplitFixture } from "../offload/support.js";
+import { throwsCode } from "../support/throws.js";
 
 const EPOCH = 1_700_000_000_000;
 const DAY = 24 * 3600_000;
@@ -48,9 +49,6 @@ async function rejectsCode(p: Promise<unknown>, code: ErrorCode, match: RegExp):
   });
 }
 
-function throwsCode(fn: () => unknown, code: ErrorCode, match: RegExp): void {
-  assert.throws(fn, (e: unknown) => e instanceof EdgecutError && e.code === code && match.test(e.message));
-}
 
 const key = (segmentIndex: number, shapeBucket = BUCKET) =>
   ({ modelSha256: fx.manifest.model.sha256, segmentIndex, deviceId: "pi-test", shapeBucket });

@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { listProfiles, loadProfile, parseProfile, PROFILES_DIR, ProfileSchema, SHARED_PRESETS, type ProfileFile } from "../../device-profiles/index.js";
-import { EdgecutError, type ErrorCode } from "../../sdk/errors.js";
+import { throwsCode } from "../support/throws.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "edgecut-profiles-"));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -16,15 +16,6 @@ function raw(id: string): ProfileFile {
 /** The Pi 3 B+ file: it has a board preset of its own (network.ethernet) to break. */
 const board = (): ProfileFile & { network: NonNullable<ProfileFile["network"]> } => raw("pi3b-plus") as ProfileFile & { network: NonNullable<ProfileFile["network"]> };
 
-/** Asserts that `fn` throws an EdgecutError with `code` whose message matches every pattern. */
-function throwsWith(fn: () => unknown, code: ErrorCode, ...patterns: RegExp[]): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof EdgecutError, `not an EdgecutError: ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    for (const p of patterns) assert.match(e.message, p);
-    return true;
-  });
-}
 
 test("pi4-4gb and pi5-8gb keep their ids and figures; loading by path equals loading by id", () => {
   for (const id of ["pi4-4gb", "pi5-8gb"]) {
@@ -51,24 +42,24 @@ test("pi4-4gb and pi5-8gb keep their ids and figures; loading by path equals loa
 test("a profile without a source is rejected, naming the file and the field path", () => {
   const p = board() as unknown as { network: { ethernet: { rttMs: Record<string, unknown> } } };
   delete p.network.ethernet.rttMs.source;
-  throwsWith(() => parseProfile(JSON.stringify(p), "broken.json"), "E_PROFILE", /broken\.json/, /network\.ethernet\.rttMs\.source: is missing/);
+  throwsCode(() => parseProfile(JSON.stringify(p), "broken.json"), "E_PROFILE", /broken\.json/, /network\.ethernet\.rttMs\.source: is missing/);
 });
 
 test("a source that is neither a URL nor \"assumption\" is rejected", () => {
   for (const bad of ["some blog", "ftp://example.com/x.pdf", "https://", "https://a b"]) {
     const p = board();
     p.cpu.cores.source = bad;
-    throwsWith(() => parseProfile(JSON.stringify(p), "x.json"), "E_PROFILE", /cpu\.cores\.source: must be an http\(s\) URL/);
+    throwsCode(() => parseProfile(JSON.stringify(p), "x.json"), "E_PROFILE", /cpu\.cores\.source: must be an http\(s\) URL/);
   }
 });
 
 test("an \"assumption\" without a note saying how the value was derived is rejected", () => {
   const p = board();
   delete p.network.ethernet!.rttMs.note;
-  throwsWith(() => parseProfile(JSON.stringify(p), "x.json"), "E_PROFILE", /network\.ethernet\.rttMs\.note: is missing: an "assumption" needs a note/);
+  throwsCode(() => parseProfile(JSON.stringify(p), "x.json"), "E_PROFILE", /network\.ethernet\.rttMs\.note: is missing: an "assumption" needs a note/);
   const q = raw("pi4-4gb");
   delete q.cpu.relativeSpeed.note;
-  throwsWith(() => parseProfile(JSON.stringify(q), "x.json"), "E_PROFILE", /cpu\.relativeSpeed\.note: is missing/);
+  throwsCode(() => parseProfile(JSON.stringify(q), "x.json"), "E_PROFILE", /cpu\.relativeSpeed\.note: is missing/);
 });
 
 test("negative and out-of-range numbers are rejected with their path", () => {
@@ -83,7 +74,7 @@ test("negative and out-of-range numbers are rejected with their path", () => {
   for (const [breakIt, where] of cases) {
     const p = board();
     breakIt(p);
-    throwsWith(() => parseProfile(JSON.stringify(p), "x.json"), "E_PROFILE", where);
+    throwsCode(() => parseProfile(JSON.stringify(p), "x.json"), "E_PROFILE", where);
   }
 });
 
@@ -97,19 +88,19 @@ test("unknown keys are rejected at every level", () => {
   for (const [breakIt, msg] of cases) {
     const p = board() as Record<string, unknown> & ReturnType<typeof board>;
     breakIt(p);
-    throwsWith(() => parseProfile(JSON.stringify(p), "x.json"), "E_PROFILE", msg);
+    throwsCode(() => parseProfile(JSON.stringify(p), "x.json"), "E_PROFILE", msg);
   }
 });
 
 test("other bad profiles: empty presets, bad preset name, bad format, not JSON", () => {
   const empty = board() as ProfileFile;
   empty.network = {};
-  throwsWith(() => parseProfile(JSON.stringify(empty), "x.json"), "E_PROFILE", /network: must hold at least one preset/);
+  throwsCode(() => parseProfile(JSON.stringify(empty), "x.json"), "E_PROFILE", /network: must hold at least one preset/);
   const badName = board() as unknown as { network: Record<string, unknown> };
   badName.network["Wi Fi"] = badName.network.ethernet;
-  throwsWith(() => parseProfile(JSON.stringify(badName), "x.json"), "E_PROFILE", /network\.Wi Fi: is not a valid name: must be lowercase/);
-  throwsWith(() => parseProfile(JSON.stringify({ ...board(), format: 2 }), "x.json"), "E_PROFILE", /format:/);
-  throwsWith(() => parseProfile("{ nope", "x.json"), "E_PROFILE", /x\.json is not valid JSON/);
+  throwsCode(() => parseProfile(JSON.stringify(badName), "x.json"), "E_PROFILE", /network\.Wi Fi: is not a valid name: must be lowercase/);
+  throwsCode(() => parseProfile(JSON.stringify({ ...board(), format: 2 }), "x.json"), "E_PROFILE", /format:/);
+  throwsCode(() => parseProfile("{ nope", "x.json"), "E_PROFILE", /x\.json is not valid JSON/);
 });
 
 test("board presets win over the shared ones of the same name; a board without presets gets the shared ones", () => {
@@ -143,16 +134,16 @@ test("the old preset name \"wifi\" resolves to wifi-good without being listed, u
 });
 
 test("loadProfile: unknown id, the reserved name networks, id/file-name mismatch, missing path", () => {
-  throwsWith(() => loadProfile("pi9-1tb"), "E_USAGE", /no device profile "pi9-1tb"/, /known ids: .*pi4-4gb, pi4-8gb, pi5-4gb, pi5-8gb/);
-  throwsWith(() => loadProfile("Pi 4"), "E_USAGE", /neither a profile id/);
-  throwsWith(() => loadProfile("networks"), "E_USAGE", /shared network presets \(networks\.json\), not a device profile/);
+  throwsCode(() => loadProfile("pi9-1tb"), "E_USAGE", /no device profile "pi9-1tb"/, /known ids: .*pi4-4gb, pi4-8gb, pi5-4gb, pi5-8gb/);
+  throwsCode(() => loadProfile("Pi 4"), "E_USAGE", /neither a profile id/);
+  throwsCode(() => loadProfile("networks"), "E_USAGE", /shared network presets \(networks\.json\), not a device profile/);
   assert.ok(!listProfiles().includes("networks"));
   const renamed = path.join(tmp, "my-board.json");
   fs.writeFileSync(renamed, JSON.stringify(raw("pi4-4gb")));
-  throwsWith(() => loadProfile(renamed), "E_PROFILE", /my-board\.json: id: is "pi4-4gb"/);
+  throwsCode(() => loadProfile(renamed), "E_PROFILE", /my-board\.json: id: is "pi4-4gb"/);
   const ok = path.join(tmp, "my-board2.json");
   fs.writeFileSync(ok, JSON.stringify({ ...raw("pi4-4gb"), id: "my-board2" }));
   assert.equal(loadProfile(ok).id, "my-board2");
   assert.equal(loadProfile(ok).network.lte!.rttMs.value, 60, "a file outside the folder gets the shared presets too");
-  throwsWith(() => loadProfile(path.join(tmp, "absent.json")), "E_PROFILE", /absent\.json/);
+  throwsCode(() => loadProfile(path.join(tmp, "absent.json")), "E_PROFILE", /absent\.json/);
 });

@@ -7,7 +7,8 @@ import * as path from "node:path";
 import { after, describe, test } from "node:test";
 import { openStore, SCHEMA_VERSION, type AgentStore, type SegmentProfile, type StoreOptions } from "../../agent/store/index.js";
 import { openSqlite } from "../../agent/store/sqlite.js";
-import { EdgecutError, type ErrorCode } from "../../sdk/errors.js";
+import { EdgecutError } from "../../sdk/errors.js";
+import { throwsCode } from "../support/throws.js";
 
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "edgecut-store-"));
 after(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));
@@ -24,14 +25,6 @@ function open(file: string, opts: StoreOptions = {}): AgentStore {
   return openStore(file, opts);
 }
 
-function throwsCode(fn: () => unknown, code: ErrorCode, match?: RegExp): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof EdgecutError, `expected EdgecutError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    if (match) assert.match(err.message, match);
-    return true;
-  });
-}
 
 const bytes = (...v: number[]): Uint8Array => Uint8Array.from(v);
 

@@ -14,6 +14,7 @@ import { chromium, type Page } from "playwright-core";
 import { fail } from "../../sdk/errors.js";
 import type { SimBreakdown, SimConditions, SimOutcome, SimRequest, SimResult, SimSplitCost, SimSummaryRow } from "../../device-profiles/sim/types.js";
 import type { SweepRow } from "../../device-profiles/report/index.js";
+import { uniformRng } from "../../sdk/graph/models/rng.js";
 
 // ---- the cost model -----------------------------------------------------------------------------
 
@@ -45,17 +46,6 @@ export function scenarioTimeline(): { t: number; conditions: SimConditions }[] {
   ];
 }
 
-/** mulberry32: a small seeded PRNG, so fixtures are the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Options of makeSimResult. */
 export interface FixtureOptions {
@@ -107,7 +97,7 @@ export function makeSimResult(opts: FixtureOptions = {}): SimResult {
   const count = opts.requests ?? 200;
   const durationMs = 60_000;
   const bad = new Set(opts.infeasible ?? [1]);
-  const rand = prng(opts.seed ?? 7);
+  const rand = uniformRng(opts.seed ?? 7);
   const timeline = scenarioTimeline();
   const condAt = (t: number): SimConditions => [...timeline].reverse().find((s) => s.t <= t)?.conditions ?? BASE;
   const feasible = (k: number, c: SimConditions): boolean => !bad.has(k) && (k === N || c.cloudUp);

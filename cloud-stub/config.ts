@@ -69,6 +69,17 @@ export const WorkerConfigSchema = z.strictObject({
   sweepIntervalMs: z.number().positive().default(1000),
   /** onnxruntime intra-op threads per session (default: onnxruntime's choice, every core). */
   intraOpThreads: PositiveInt.optional(),
+  /**
+   * This worker's id: the topic level of its generation sessions (`<prefix>/v1/req/+/+/<workerId>`).
+   * Default: random per start, so a restarted worker never answers for sessions it lost.
+   */
+  workerId: z.string().optional(),
+  /** Generation sessions (KV caches of the worker's layers): idle time before one is dropped, memory cap, count cap. */
+  generation: z.strictObject({
+    ttlMs: z.number().positive().default(300_000),
+    maxBytes: Bytes.default(512 * 2 ** 20),
+    maxSessions: PositiveInt.default(256),
+  }).default({ ttlMs: 300_000, maxBytes: 512 * 2 ** 20, maxSessions: 256 }),
 });
 
 /** Plain worker options as given (defaults optional). */
@@ -107,6 +118,10 @@ export function resolveConfig(input: WorkerConfigInput): WorkerConfig {
   }
   const c = r.data;
   topics(c.prefix); // throws E_USAGE for a bad prefix
+  if (c.workerId !== undefined) {
+    const workerProblem = idProblem(c.workerId);
+    if (workerProblem !== undefined) throw fail("E_USAGE", `worker option workerId ${JSON.stringify(c.workerId)} ${workerProblem}`);
+  }
   const groupProblem = idProblem(c.group);
   if (groupProblem !== undefined) throw fail("E_USAGE", `worker option group ${JSON.stringify(c.group)} ${groupProblem}`);
   const limits: WireLimits = { ...DEFAULT_LIMITS };

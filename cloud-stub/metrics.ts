@@ -2,6 +2,7 @@
  * The worker's counters. `metrics()` returns a snapshot, so a caller (a test, a health endpoint)
  * can compare two readings without the worker changing them under it.
  */
+import type { GenerationStoreStats } from "./generation/store.js";
 import type { SessionStats } from "./sessions.js";
 
 /** A snapshot of the worker's counters and gauges. */
@@ -30,6 +31,8 @@ export interface WorkerMetrics {
   sessions: SessionStats;
   /** Reply cache: entries and bytes held now. */
   replyCache: { entries: number; bytes: number };
+  /** Generation sessions: held now, their bytes, and opened/expired/evicted/refused since start. */
+  generation: GenerationStoreStats;
 }
 
 /** The counters the worker increments (gauges are read when a snapshot is taken). */
@@ -49,7 +52,7 @@ export class Counters {
   }
 
   /** A snapshot with the gauges given. */
-  snapshot(gauges: Pick<WorkerMetrics, "running" | "queued" | "sessions" | "replyCache">): WorkerMetrics {
+  snapshot(gauges: Pick<WorkerMetrics, "running" | "queued" | "sessions" | "replyCache" | "generation">): WorkerMetrics {
     return {
       received: this.received,
       computed: this.computed,

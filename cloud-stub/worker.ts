@@ -12,6 +12,7 @@
  * the broker spreads over the group, are brought together by relay.ts); else the plain filter,
  * with a warning that a second worker would run every request again.
  */
+import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
 import { EdgecutError, type ErrorCode } from "../sdk/errors.js";
@@ -21,6 +22,9 @@ import { probeSharedSubscription } from "../sdk/transport/probe.js";
 import { topics } from "../sdk/transport/topics.js";
 import type { Transport } from "../sdk/transport/transport.js";
 import { Reassembler, type FragmentHeader } from "../sdk/wire/index.js";
+import { isStepFrame } from "../sdk/wire/step.js";
+import { GenerationService } from "./generation/service.js";
+import { GenerationStore } from "./generation/store.js";
 import { resolveConfig, type WorkerConfig, type WorkerConfigInput } from "./config.js";
 import { executePlan } from "./execute.js";
 import { Intake, type IncomingRequest } from "./intake.js";
@@ -52,6 +56,8 @@ export interface Worker {
   readonly filter: string;
   /** The splitIds it serves. */
   readonly splits: readonly string[];
+  /** Its id: generation sessions it opens continue on `<prefix>/v1/req/+/+/<workerId>`. */
+  readonly workerId: string;
   /** The validated configuration. */
   readonly config: WorkerConfig;
   /** A snapshot of its counters. */
@@ -108,7 +114,7 @@ export async function startWorker(opts: WorkerOptions & { transport: Transport }
   const server = new WorkerServer(config, transport, splits, now, root, sessionFactory ?? ortFactory(config), filter, shared);
   await server.listen();
   log.info({
-    filter, shared, splits: [...splits.keys()], concurrency: config.concurrency, queue: config.queue,
+    filter, workerId: server.workerId, shared, splits: [...splits.keys()], concurrency: config.concurrency, queue: config.queue,
     memoryBudgetBytes: config.memoryBudgetBytes, maxMessageBytes: config.maxMessageBytes ?? null,
     protocolVersion: transport.protocolVersion, brokerMaxPacketSize: transport.maxPacketSize ?? null,
   }, "worker ready");
@@ -123,7 +129,11 @@ class WorkerServer implements Worker {
   private readonly pool: SessionPool;
   private readonly sender: ReplySender;
   private readonly intake: Intake;
-  private readonly scheduler: Scheduler<Job>;
+  private readonly scheduler: Scheduler<() => Promise<void>>;
+  private readonly generations: GenerationStore;
+  private readonly generation: GenerationService;
+  readonly workerId: string;
+  private readonly sessionFilter: string;
   /** Requests queued or running, by request key: a duplicate joins the one reply. */
   private readonly inFlight = new Map<string, Job>();
   /** Replies being published outside a job (errors, replays), awaited by stop(). */
@@ -164,19 +174,31 @@ class WorkerServer implements Worker {
       replyError: (to, code, message) => this.track(this.replyError(to, code, message)),
       ...(relay === undefined ? {} : { route: (topic: string, payload: Uint8Array, h: FragmentHeader) => relay.route(topic, payload, h) }),
     });
-    this.scheduler = new Scheduler<Job>(config.concurrency, config.queue, (job) => this.run(job));
+    this.scheduler = new Scheduler<() => Promise<void>>(config.concurrency, config.queue, (task) => task());
+    this.workerId = config.workerId ?? randomBytes(6).toString("hex");
+    this.sessionFilter = topics(config.prefix).sessionFilter(this.workerId);
+    this.generations = new GenerationStore({ ...config.generation, now });
+    this.generation = new GenerationService({
+      workerId: this.workerId, served, pool: this.pool, store: this.generations, sender: this.sender, now,
+      log: root.child({ component: "generation" }),
+      submit: (task) => this.scheduler.offer(task),
+      replyError: (to, code, message) => this.track(this.replyError(to, code, message)),
+      computed: () => { this.counters.computed++; },
+    });
   }
 
   /** Subscribes and starts the sweeps. */
   async listen(): Promise<void> {
     await this.relay?.start();
     await this.transport.subscribe(this.filter, (topic, payload) => this.onMessage(topic, payload));
+    await this.transport.subscribe(this.sessionFilter, (topic, payload) => this.onMessage(topic, payload));
     this.transport.on("disconnected", () => { if (!this.stopping) this.log.warn("broker connection lost; reconnecting"); });
     this.transport.on("connected", () => { if (!this.stopping) this.log.info({ filter: this.filter }, "broker connection back; subscription restored"); });
     this.sweepTimer = setInterval(() => {
       this.intake.sweep();
       for (const f of this.relay?.sweep() ?? []) this.intake.fragmentsLost(f.topic, f.requestId, f.received, f.count);
       this.cache.sweep();
+      this.generations.sweep();
     }, this.config.sweepIntervalMs);
     this.sweepTimer.unref();
   }
@@ -185,6 +207,7 @@ class WorkerServer implements Worker {
     return this.counters.snapshot({
       running: this.scheduler.running, queued: this.scheduler.queued, sessions: this.pool.stats(),
       replyCache: { entries: this.cache.size, bytes: this.cache.bytes },
+      generation: this.generations.stats(),
     });
   }
 
@@ -207,6 +230,7 @@ class WorkerServer implements Worker {
     this.log.info({ running: this.scheduler.running, queued: this.scheduler.queued }, "stopping: unsubscribing, finishing accepted requests");
     try {
       await this.transport.unsubscribe(this.filter);
+      await this.transport.unsubscribe(this.sessionFilter);
     } catch (e) {
       this.log.warn({ err: (e as Error).message }, "unsubscribe failed; stopping anyway");
     }
@@ -222,11 +246,31 @@ class WorkerServer implements Worker {
   /** The transport's handler: never throws (a handler error would be the transport's problem). */
   private onMessage(topic: string, payload: Uint8Array, relayed = false): void {
     try {
+      if (isStepFrame(payload)) {
+        this.onStep(topic, payload);
+        return;
+      }
       const request = this.intake.accept(topic, payload, relayed);
-      if (request !== undefined) this.admit(request);
+      if (request === undefined) return;
+      if (request.header.session === undefined) this.admit(request);
+      else if (this.stopping) this.track(this.replyError(request.address, "E_BUSY", "the worker is stopping; retry (another worker of the group takes it)"));
+      else this.generation.open(request);
     } catch (e) {
       this.log.error({ topic, err: (e as Error).stack ?? String(e) }, "unexpected error handling a message");
     }
+  }
+
+  /** A generation step: only on this worker's own session topic (§9.2). */
+  private onStep(topic: string, payload: Uint8Array): void {
+    const t = topics(this.config.prefix);
+    const address = t.parseRequestTopic(topic);
+    if (address?.workerId !== this.workerId) {
+      this.counters.dropped++;
+      this.log.warn({ topic }, "a session step outside this worker's session topic; dropped");
+      return;
+    }
+    this.counters.received++;
+    this.generation.step(address.deviceId, t.replyTopic(address.deviceId), payload);
   }
 
   /** Cache, duplicate, plan and capacity checks of a decoded request, then into the scheduler. */
@@ -264,7 +308,7 @@ class WorkerServer implements Worker {
     const receivedAt = this.now();
     const job: Job = { request, plan, key, receivedAt, deadline: receivedAt + header.ttlMs, log };
     this.inFlight.set(key, job);
-    if (!this.scheduler.offer(job)) {
+    if (!this.scheduler.offer(() => this.run(job))) {
       this.inFlight.delete(key);
       this.counters.busy++;
       log.warn({ running: this.scheduler.running, queued: this.scheduler.queued }, "queue full: E_BUSY");

@@ -81,6 +81,12 @@ export const ERRORS = {
   E_BODY_TOO_LARGE: ["usage", "The request body is over the agent API's size limit (api.maxBodyBytes)."],
   E_AGENT_UNREACHABLE: ["input", "The local agent's API cannot be reached (agent not running, wrong address or socket, permissions)."],
   E_NO_SPLIT: ["check", "No split point can run now (e.g. the cloud is down and all-local does not fit); the message says why."],
+
+  // LLM generation sessions (sdk/generate, cloud-stub/generation)
+  E_SESSION_LOST: ["input", "The worker holds no such generation session (evicted, expired, or another worker); the device rebuilds it by replay."],
+  E_SESSION_STEP: ["input", "A generation step arrived out of order for its session; the device rebuilds the session."],
+  E_SESSION_FULL: ["input", "The worker's session memory cap cannot hold this session even after evicting idle ones."],
+  E_NOT_GENERATIVE: ["usage", "The model or split cannot generate: no logits output, or no KV cache pairs where the request needs them."],
 } as const satisfies Record<string, readonly [ErrorKind, string]>;
 
 /** A stable error code from the catalogue. */

@@ -28,9 +28,10 @@ export { segmentByBalance, assignmentFromFronts, type BalanceBy } from "./segmen
 export { partition, constantInfo, frontOf, canCross, type Partition, type SegmentIO, type CutBoundary, type ConstantInfo } from "./partition.js";
 export { extractSegment, type TypeLookup } from "./segment.js";
 export { writeSplit, checkOutDir, segmentFileName, type WriteSplitOptions, type ConcreteShapes } from "./split.js";
+export { findStatePairs, defaultStateNaming, type StatePair, type StateNaming } from "./state.js";
 export {
   ManifestSchema, parseManifest, loadManifest, computeSplitId, canonicalJson,
-  type Manifest, type ManifestSegment, type ManifestCut, type ManifestTensor, type LoadedManifest,
+  type Manifest, type ManifestSegment, type ManifestCut, type ManifestState, type ManifestTensor, type LoadedManifest,
 } from "./manifest.js";
 export { buildModel, MODEL_KINDS, defaultOptions, type ModelKind, type ModelOptions } from "./models/index.js";
 export { GraphBuilder, makeTensor, makeValueInfo, float, floats } from "./builder.js";

@@ -9,7 +9,9 @@
  * - `shapes` records the concrete dims behind `bytes` and `flops`: whole input shapes
  *   (`"input_ids": [1, 64]`) and/or symbolic dim values (`"past_sequence": 0`).
  * - A `shape` entry is a dim value, a dim_param name, or null (unknown).
- * - `state` is reserved for recurrent state (KV cache) pairs; format 1 keeps it empty.
+ * - `state` lists the recurrent state (KV cache) pairs of a decoder: each past input with the
+ *   present output it becomes, the segment that keeps it, and segments that read it for its
+ *   shape only (sdk/graph/state.ts). Empty for a model without a cache.
  */
 import { fieldPath } from "../validation.js";
 import * as fs from "node:fs";
@@ -77,13 +79,15 @@ export const ManifestSchema = z.strictObject({
   cuts: z.array(CutSchema),
   dataFiles: z.array(z.strictObject({ file: RelPath, sha256: Sha256, bytes: Count })),
   sharedWeights: z.array(z.strictObject({ name: z.string().min(1), bytes: Count, segments: z.array(Count).min(2) })),
-  state: z.array(z.unknown()).max(0, { message: "must be empty in format 1 (reserved for recurrent state)" }),
+  state: z.array(z.strictObject({ past: z.string().min(1), present: z.string().min(1), segment: Count, shapeReaders: z.array(Count) })),
 });
 
 /** A parsed manifest.json. */
 export type Manifest = z.infer<typeof ManifestSchema>;
 /** A segment entry of the manifest. */
 export type ManifestSegment = Manifest["segments"][number];
+/** A state (KV cache) pair of the manifest. */
+export type ManifestState = Manifest["state"][number];
 /** A cut entry of the manifest. */
 export type ManifestCut = Manifest["cuts"][number];
 /** A tensor's name, type and declared shape, as listed for model and segment inputs/outputs. */

@@ -18,6 +18,7 @@ import { ExternalDataWriter, initializerBytes, serializeModel } from "./model-io
 import { byteLength, dtypeName } from "./dtypes.js";
 import { protoDims } from "./shape-types.js";
 import { sha256FileSync, sha256Hex } from "./hash.js";
+import { findStatePairs, type StateNaming } from "./state.js";
 import { computeSplitId, type Manifest, type ManifestDim, type ManifestTensor } from "./manifest.js";
 import { EdgecutError, fail } from "../errors.js";
 
@@ -47,6 +48,8 @@ export interface WriteSplitOptions {
   dataFile?: string | null;
   /** Allow replacing a non-empty output folder (default false: E_OUTPUT_EXISTS). */
   overwrite?: boolean;
+  /** KV cache pairs (default: found by Hugging Face optimum names, see state.ts). */
+  state?: readonly StateNaming[];
 }
 
 const SEGMENT_FILE = /^segment-\d+\.onnx$/;
@@ -99,6 +102,7 @@ export async function writeSplit(g: Graph, p: Partition, outDir: string, opts: W
     modelInputs: [...c.modelInputs],
   }));
   const sharedWeights = findSharedWeights(g, p.segments);
+  const state = findStatePairs(g, p.segments, opts.state);
 
   const tmp = `${out}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
   let createdParent: string | undefined;
@@ -122,9 +126,9 @@ export async function writeSplit(g: Graph, p: Partition, outDir: string, opts: W
     }
     // Merged: the manifest schema keeps input shapes and dim values in one record.
     const shapes: Manifest["shapes"] = { ...opts.concrete.dims, ...opts.concrete.shapes };
-    const body = { format: 1 as const, model: modelPart, shapes, segments, cuts, dataFiles, sharedWeights, state: [] };
+    const body = { format: 1 as const, model: modelPart, shapes, segments, cuts, dataFiles, sharedWeights, state };
     const manifest: Manifest = {
-      format: 1, splitId: computeSplitId(body), model: modelPart, shapes, segments, cuts, dataFiles, sharedWeights, state: [],
+      format: 1, splitId: computeSplitId(body), model: modelPart, shapes, segments, cuts, dataFiles, sharedWeights, state,
     };
     fs.writeFileSync(path.join(tmp, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
     replaceFolder(tmp, out, (o) => checkOutDir(o, opts.overwrite ?? false));

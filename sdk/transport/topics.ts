@@ -2,6 +2,7 @@
  * The topic scheme of the offload protocol:
  *
  *   requests  <prefix>/v1/req/<deviceId>/<splitId>    device -> worker
+ *   sessions  <prefix>/v1/req/<deviceId>/<splitId>/<workerId>   device -> the worker holding its session
  *   replies   <prefix>/v1/reply/<deviceId>            worker -> device
  *   probes    <prefix>/v1/probe/<token>               a worker checking shared subscriptions
  *
@@ -24,10 +25,11 @@ export const MAX_ID_BYTES = 128;
 /** Longest prefix, in UTF-8 bytes (a topic is at most 65,535 bytes, MQTT 3.1.1 §1.5.3). */
 export const MAX_PREFIX_BYTES = 256;
 
-/** The two ids a request topic carries. */
+/** The ids a request topic carries (workerId: a session topic, docs/wire-format.md §9.2). */
 export interface RequestAddress {
   deviceId: string;
   splitId: string;
+  workerId?: string;
 }
 
 /** Topic helpers bound to one prefix (see {@link topics}). */
@@ -35,6 +37,10 @@ export interface Topics {
   readonly prefix: string;
   /** `<prefix>/v1/req/<deviceId>/<splitId>`; throws E_USAGE for an invalid id. */
   requestTopic(deviceId: string, splitId: string): string;
+  /** `<prefix>/v1/req/<deviceId>/<splitId>/<workerId>`: a generation session's later steps, to the worker holding it. */
+  sessionTopic(deviceId: string, splitId: string, workerId: string): string;
+  /** `<prefix>/v1/req/+/+/<workerId>`: what a worker subscribes to (plainly, not shared) for its sessions. */
+  sessionFilter(workerId: string): string;
   /** `<prefix>/v1/reply/<deviceId>`; throws E_USAGE for an invalid id. */
   replyTopic(deviceId: string): string;
   /** The ids of a request topic of this prefix, or undefined for any other topic or invalid ids. */
@@ -58,7 +64,7 @@ export interface Topics {
   relayTopics(group: string, workerId: string): { claim: string; inbox: string; inboxOf(workerId: string): string };
 }
 
-type IdKind = "deviceId" | "splitId" | "share group" | "probe token" | "worker id";
+type IdKind = "deviceId" | "splitId" | "share group" | "probe token" | "worker id" | "workerId";
 
 /**
  * Characters a topic level must not hold: the separator and wildcards (MQTT 3.1.1 §4.7.1),
@@ -135,10 +141,18 @@ export function topics(prefix: string = DEFAULT_PREFIX): Topics {
   const parseRequestTopic = (topic: string): RequestAddress | undefined => {
     if (typeof topic !== "string" || !topic.startsWith(req)) return undefined;
     const levels = topic.slice(req.length).split("/");
-    if (levels.length !== 2) return undefined;
-    const [deviceId, splitId] = levels as [string, string];
-    if (idProblem(deviceId) !== undefined || idProblem(splitId) !== undefined) return undefined;
-    return { deviceId, splitId };
+    if (levels.length !== 2 && levels.length !== 3) return undefined;
+    if (levels.some((l) => idProblem(l) !== undefined)) return undefined;
+    const [deviceId, splitId, workerId] = levels as [string, string, string | undefined];
+    return workerId === undefined ? { deviceId, splitId } : { deviceId, splitId, workerId };
+  };
+  const sessionTopic = (deviceId: string, splitId: string, workerId: string): string => {
+    assertId("workerId", workerId);
+    return `${requestTopic(deviceId, splitId)}/${workerId}`;
+  };
+  const sessionFilter = (workerId: string): string => {
+    assertId("workerId", workerId);
+    return `${req}+/+/${workerId}`;
   };
   const replyTopicForRequest = (topic: string): string | undefined => {
     const address = parseRequestTopic(topic);
@@ -169,7 +183,7 @@ export function topics(prefix: string = DEFAULT_PREFIX): Topics {
     };
     return { claim: `${base}/claim`, inbox: inboxOf(workerId), inboxOf };
   };
-  return Object.freeze({ prefix, requestTopic, replyTopic, parseRequestTopic, replyTopicForRequest, workerFilter, probeTopic, telemetryTopic, relayTopics });
+  return Object.freeze({ prefix, requestTopic, sessionTopic, sessionFilter, replyTopic, parseRequestTopic, replyTopicForRequest, workerFilter, probeTopic, telemetryTopic, relayTopics });
 }
 
 const defaults = topics();

@@ -33,6 +33,19 @@ const RequestSchema = z.strictObject({
   sessionId: Id.optional(),
   step: Count.optional(),
   wantOutputs: z.array(z.string().min(1).max(1024)).optional(),
+  session: z.strictObject({
+    op: z.enum(["open", "rebuild"]),
+    sample: z.boolean(),
+    sampling: z.strictObject({
+      temperature: z.number().nonnegative().max(1e6),
+      topK: z.int().nonnegative().max(2 ** 31),
+      topP: z.number().gt(0).max(1),
+      seed: z.int().nonnegative().max(0xffffffff),
+    }),
+    chunks: z.int().min(1).max(1 << 20),
+  }).optional(),
+}).refine((h) => h.session === undefined || (h.sessionId !== undefined && h.step !== undefined), {
+  message: "a session request needs sessionId and step",
 });
 
 const ReplyBase = {
@@ -41,6 +54,8 @@ const ReplyBase = {
   deviceId: Id,
   computeMs: Millis,
   queueMs: Millis,
+  workerId: Id.optional(),
+  generated: z.strictObject({ token: Count, logprob: z.number() }).optional(),
 };
 /** Error codes travel as stable names (§3.2); a newer peer may send a code this one does not know. */
 const ReplyErrorSchema = z.strictObject({ code: z.string().regex(/^E_[A-Z0-9_]{1,64}$/), message: z.string().max(65536) });
@@ -48,7 +63,7 @@ const ReplyOkSchema = z.strictObject({ ...ReplyBase, ok: z.literal(true) });
 const ReplyFailSchema = z.strictObject({ ...ReplyBase, ok: z.literal(false), error: ReplyErrorSchema });
 
 const Tensors = { tensors: z.array(z.unknown()) };
-const RequestWire = RequestSchema.extend(Tensors);
+const RequestWire = RequestSchema.safeExtend(Tensors);
 const ReplyOkWire = ReplyOkSchema.extend(Tensors);
 const ReplyFailWire = ReplyFailSchema.extend(Tensors);
 

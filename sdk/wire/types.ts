@@ -70,12 +70,38 @@ export interface RequestHeader {
   segments: { from: number; to: number };
   /** Milliseconds the request stays worth running, counted from its receipt on the worker's monotonic clock. */
   ttlMs: number;
-  /** Reserved for the LLM issue: a decoding session whose state (KV cache) stays on the worker. */
+  /** A generation session whose state (KV cache) stays on the worker (§9); with `session`. */
   sessionId?: string;
-  /** Reserved for the LLM issue: the step within `sessionId`. */
+  /** Tokens generated in `sessionId` before this request (0 for the prompt's prefill) (§9). */
   step?: number;
+  /** Opens (prefill) or rebuilds (replay) the generation session `sessionId` (§9). */
+  session?: SessionOpen;
   /** Outputs to send back; outputs not named stay on the worker. Absent: every output of the last segment. */
   wantOutputs?: string[];
+}
+
+/** Sampling on the worker (§9.3): temperature 0 is greedy; the draw is seeded by (seed, step). */
+export interface WireSampling {
+  temperature: number;
+  /** Keep the k most likely tokens (0: all). */
+  topK: number;
+  /** Keep the smallest set of tokens whose probability reaches topP (1: all). */
+  topP: number;
+  seed: number;
+}
+
+/** The session part of a request that opens or rebuilds a generation session (§9.1). */
+export interface SessionOpen {
+  /** "open": the prompt's prefill; "rebuild": a replay of every chunk the device sent, after the session was lost. */
+  op: "open" | "rebuild";
+  /** True: the worker samples and replies with a token (its range ends with the model); false: it returns the tensors at its range's end (U-shaped split). */
+  sample: boolean;
+  sampling: WireSampling;
+  /**
+   * Chunks in the request: 1 for "open"; for "rebuild", one per step sent so far, tensor names
+   * prefixed `<chunk>/` and run in order (exactly as the steps ran, so the cache comes out the same).
+   */
+  chunks: number;
 }
 
 /** A worker's reply: outputs (ok) or an error with a stable code; always the worker's compute and queue time (§3.2). */
@@ -87,6 +113,10 @@ export type ReplyHeader = {
   computeMs: number;
   /** Milliseconds the request spent on the worker besides computing: queueing and loading sessions. */
   queueMs: number;
+  /** The worker that holds the session a session request opened; later steps go to its own topic (§9.2). */
+  workerId?: string;
+  /** The token the worker sampled for a session request (§9.3). */
+  generated?: { token: number; logprob: number };
 } & ({ ok: true } | { ok: false; error: { code: string; message: string } });
 
 /** The header of a request or reply frame. */

@@ -33,11 +33,12 @@ import { DEFAULT_MAX_MESSAGE_BYTES, messageCap } from "../transport/limits.js";
 import { topics, type Topics } from "../transport/topics.js";
 import type { Transport } from "../transport/transport.js";
 import { checkEncoding, DEFAULT_LIMITS, encodeFrame, fragmentFrame, type Encoding, type RequestHeader } from "../wire/index.js";
+import { decodeStepReply, encodeStepRequest, isStepFrame, peekStep, stepRequestId, type StepRequest } from "../wire/step.js";
 import { Inbox, type ReceivedReply } from "./inbox.js";
 import { MetricsCounters } from "./metrics.js";
 import { ReplyError } from "./reply-error.js";
 import { RecentSet, RequestIds } from "./request-ids.js";
-import type { OffloadClientOptions, OffloadMetrics, OffloadResult, RequestOptions, SegmentRange } from "./types.js";
+import type { OffloadClientOptions, OffloadMetrics, OffloadResult, RequestOptions, SegmentRange, StepOptions } from "./types.js";
 
 /** Error replies retried within the retry budget: another attempt may well get an answer (see the module comment). */
 const RETRIED_CODES: ReadonlySet<string> = new Set(["E_BUSY", "E_FRAGMENT", "E_EXPIRED"]);
@@ -78,6 +79,8 @@ interface Pending {
   bytesDown: number;
   resolve: (r: OffloadResult) => void;
   reject: (e: EdgecutError) => void;
+  /** A step's reply slots (step frames only: its reply is a step frame, not an ECUT frame). */
+  replySlots?: StepOptions["replySlots"];
 }
 
 /** Sends requests for back segments to a worker and collects their replies (see the module comment). */
@@ -134,7 +137,10 @@ export class OffloadClient {
   /** Subscribes to this device's reply topic. Idempotent; a failed start may be tried again. */
   start(): Promise<void> {
     if (this.closed) return Promise.reject(fail("E_USAGE", "the offload client is closed; make a new one"));
-    this.starting ??= this.transport.subscribe(this.replyTopic, (_topic, payload) => this.inbox.handle(payload)).then(
+    this.starting ??= this.transport.subscribe(this.replyTopic, (_topic, payload) => {
+      if (isStepFrame(payload)) this.onStepReply(payload);
+      else this.inbox.handle(payload);
+    }).then(
       () => { this.started = true; },
       (e: unknown) => { this.starting = undefined; throw e; },
     );
@@ -160,24 +166,81 @@ export class OffloadClient {
     if (opts.wantOutputs !== undefined && !(Array.isArray(opts.wantOutputs) && opts.wantOutputs.every((n) => typeof n === "string" && n !== ""))) {
       throw fail("E_USAGE", "wantOutputs must be an array of output names");
     }
-    this.inbox.coverTimeout(timeoutMs);
     const requestId = this.ids.next();
     const header: RequestHeader = {
       kind: "request", requestId, deviceId: this.deviceId, splitId, segments: { from: segments.from, to: segments.to }, ttlMs: timeoutMs,
       ...(opts.wantOutputs ? { wantOutputs: [...opts.wantOutputs] } : {}),
+      ...(opts.session ? { sessionId: opts.session.sessionId, step: opts.session.step, session: opts.session.open } : {}),
     };
     const t0 = this.clock();
     const frame = encodeFrame(header, tensors, { encoding });
-    const encodeMs = this.clock() - t0;
+    return this.send(requestId, splitId, header.segments, topic, frame, this.clock() - t0, timeoutMs, retries);
+  }
+
+  /**
+   * Sends one decode step of a generation session to the worker holding it, as a compact step
+   * frame (docs/wire-format.md §9.2), with the same timeouts and retries as request(). Resolves
+   * with the sampled token (`generated`) or, U-shaped, the reply's tensors; rejects like request()
+   * (E_SESSION_LOST / E_SESSION_STEP: the worker lost the session; rebuild it).
+   */
+  async step(splitId: string, step: StepRequest, opts: StepOptions): Promise<OffloadResult> {
+    if (this.closed) throw fail("E_USAGE", "the offload client is closed; make a new one");
+    if (!this.started) throw fail("E_USAGE", "call `await client.start()` before step()");
+    if (this.unavailable !== undefined) throw fail("E_BROKER", `not sent: ${this.unavailable}`);
+    const topic = this.topics.sessionTopic(this.deviceId, splitId, opts.workerId);
+    const timeoutMs = positive("timeoutMs", opts.timeoutMs ?? this.timeoutMs);
+    const retries = count("retries", opts.retries ?? this.retries);
+    const t0 = this.clock();
+    const frame = encodeStepRequest(step, (slot) => {
+      const type = opts.slotTypes[slot];
+      if (type === undefined) throw fail("E_USAGE", `step slot ${slot} is not a slot of the session (it has ${opts.slotTypes.length})`);
+      return type;
+    });
+    return this.send(stepRequestId(step.sessionId, step.step), splitId, { from: 0, to: 0 }, topic, frame, this.clock() - t0, timeoutMs, retries, opts.replySlots);
+  }
+
+  /** Registers a request and sends its first attempt. */
+  private send(id: string, splitId: string, segments: SegmentRange, topic: string, frame: Uint8Array, encodeMs: number, timeoutMs: number, retries: number, replySlots?: StepOptions["replySlots"]): Promise<OffloadResult> {
+    if (this.pending.has(id)) return Promise.reject(fail("E_USAGE", `request ${id} is already waiting for its reply`));
+    this.inbox.coverTimeout(timeoutMs);
     this.counters.add("requests");
     return new Promise<OffloadResult>((resolve, reject) => {
       const p: Pending = {
-        id: requestId, splitId, segments: header.segments, topic, frame, timeoutMs, retries, attempts: 0, unanswered: 0, ignored: undefined, phase: "waiting",
-        timer: undefined, startedAt: undefined, encodeMs, bytesUp: 0, bytesDown: 0, resolve, reject,
+        id, splitId, segments, topic, frame, timeoutMs, retries, attempts: 0, unanswered: 0, ignored: undefined, phase: "waiting",
+        timer: undefined, startedAt: undefined, encodeMs, bytesUp: 0, bytesDown: 0, resolve, reject, ...(replySlots ? { replySlots } : {}),
       };
-      this.pending.set(requestId, p);
+      this.pending.set(id, p);
       this.attempt(p);
     });
+  }
+
+  /** A step reply: decoded with the pending step's slot types, then settled like any reply. */
+  private onStepReply(payload: Uint8Array): void {
+    const receivedAt = this.clock();
+    const peek = peekStep(payload);
+    const id = peek?.kind === "reply" ? stepRequestId(peek.sessionId, peek.step) : undefined;
+    this.onMessage(id, payload.byteLength);
+    const p = id === undefined ? undefined : this.pending.get(id);
+    if (p === undefined || p.replySlots === undefined) {
+      this.counters.add(id !== undefined && this.finished.has(id) ? "duplicateReplies" : "unknownReplies");
+      return;
+    }
+    try {
+      const slots = p.replySlots;
+      const r = decodeStepReply(payload, (slot) => slots[slot]?.type);
+      const outputs: TensorMap = {};
+      for (const t of r.tensors) Object.defineProperty(outputs, slots[t.slot]!.name, { value: t.tensor, enumerable: true, writable: true, configurable: true });
+      this.settle(p);
+      this.counters.add("succeeded");
+      p.resolve({
+        outputs, requestId: p.id, computeMs: r.computeMs, queueMs: r.queueMs, roundTripMs: receivedAt - (p.startedAt ?? receivedAt),
+        encodeMs: p.encodeMs, decodeMs: this.clock() - receivedAt, bytesUp: p.bytesUp, bytesDown: p.bytesDown, attempts: p.attempts,
+        ...(r.token >= 0 ? { generated: { token: r.token, logprob: r.logprob } } : {}),
+      });
+    } catch (e) {
+      this.counters.add("badMessages");
+      this.fail(p, asEdgecutError(e, "E_FRAME", "the step reply cannot be read"));
+    }
   }
 
   /** A snapshot of the counters. */
@@ -294,6 +357,7 @@ export class OffloadClient {
         outputs: r.tensors, requestId: p.id, computeMs: h.computeMs, queueMs: h.queueMs,
         roundTripMs: r.receivedAt - (p.startedAt ?? r.receivedAt), encodeMs: p.encodeMs, decodeMs: r.decodeMs,
         bytesUp: p.bytesUp, bytesDown: p.bytesDown, attempts: p.attempts,
+        ...(h.workerId === undefined ? {} : { workerId: h.workerId }), ...(h.generated === undefined ? {} : { generated: h.generated }),
       });
       return;
     }

@@ -5,7 +5,7 @@
  */
 import type { TensorMap } from "../runtime/tensor.js";
 import type { Transport } from "../transport/transport.js";
-import type { Encoding } from "../wire/types.js";
+import type { Encoding, SessionOpen, WireType } from "../wire/types.js";
 
 /** Segments `from .. to-1` of a split, the range the worker runs. */
 export interface SegmentRange {
@@ -57,6 +57,20 @@ export interface RequestOptions {
   timeoutMs?: number;
   /** Retries for this request (default: the client's). */
   retries?: number;
+  /** Opens or rebuilds a generation session (docs/wire-format.md §9.1). */
+  session?: { sessionId: string; step: number; open: SessionOpen };
+}
+
+/** One decode step of a generation session (docs/wire-format.md §9.2), for `client.step(...)`. */
+export interface StepOptions {
+  /** The worker holding the session (from the open reply's workerId). */
+  workerId: string;
+  /** Slot types of the request's tensors (the session's tensors in slot order). */
+  slotTypes: readonly WireType[];
+  /** Names and types of the tensors a U-shaped session's reply carries, in slot order (empty when the worker samples). */
+  replySlots: readonly { name: string; type: WireType }[];
+  timeoutMs?: number;
+  retries?: number;
 }
 
 /** What a successful request returns. Durations are ms on the client's clock, bytes are transport payload bytes. */
@@ -81,6 +95,10 @@ export interface OffloadResult {
   bytesDown: number;
   /** Attempts made (1 without retries). */
   attempts: number;
+  /** The worker that opened a generation session (session requests only). */
+  workerId?: string;
+  /** The token the worker sampled (session requests and steps whose worker samples). */
+  generated?: { token: number; logprob: number };
 }
 
 /** Counters since the client was made (a snapshot; `client.metrics()`). */

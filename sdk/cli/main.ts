@@ -27,6 +27,7 @@ const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
   ["broker", async () => (await import("./cmd-broker.js")).registerBroker],
   ["cloud", async () => (await import("./cmd-cloud.js")).registerCloud],
   ["infer", async () => (await import("./cmd-infer.js")).registerInfer],
+  ["generate", async () => (await import("./cmd-generate.js")).registerGenerate],
   ["agent", async () => (await import("./cmd-agent.js")).registerAgent],
   ["status", async () => (await import("./cmd-status.js")).registerStatus],
   ["plan", async () => (await import("./cmd-plan.js")).registerPlan],

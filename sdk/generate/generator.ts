@@ -55,6 +55,8 @@ export interface GenerateOptions extends Partial<SamplingOptions> {
   stopTokens?: readonly number[];
   /** Aborts between tokens (E_ABORTED). */
   signal?: AbortSignal;
+  /** Checked after each token is consumed: true ends generation (stop texts). */
+  until?: (token: GeneratedToken) => boolean;
 }
 
 /** One generated token. */
@@ -155,8 +157,9 @@ export class SplitGenerator {
         stats.prefillMs = firstAt - t0;
       }
       stats.tokens++;
-      yield { index: step, id: picked.token, logprob: picked.logprob };
-      if (opts.stopTokens?.includes(picked.token)) break;
+      const token = { index: step, id: picked.token, logprob: picked.logprob };
+      yield token;
+      if (opts.stopTokens?.includes(picked.token) || opts.until?.(token) === true) break;
       chunk = [picked.token];
     }
     const end = performance.now();

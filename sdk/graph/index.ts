@@ -27,6 +27,7 @@ export { optimalCut, predictSplit, type SplitCostModel, type SplitPrediction, ty
 export { segmentByBalance, assignmentFromFronts, type BalanceBy } from "./segmentation.js";
 export { partition, constantInfo, frontOf, canCross, type Partition, type SegmentIO, type CutBoundary, type ConstantInfo } from "./partition.js";
 export { extractSegment, type TypeLookup } from "./segment.js";
+export { fixInputs, fixedInputTensor, type FixValue, type FixInputsOptions, type FixInputsResult } from "./fold.js";
 export { writeSplit, checkOutDir, segmentFileName, type WriteSplitOptions, type ConcreteShapes } from "./split.js";
 export { findStatePairs, defaultStateNaming, type StatePair, type StateNaming } from "./state.js";
 export {

@@ -61,6 +61,8 @@ export function findStatePairs(g: Graph, segments: readonly SegmentIO[], naming?
   const outputs = new Set(g.outputs);
   const pairs: StatePair[] = [];
   for (const { past, present } of names) {
+    // A past nothing reads (a merged decoder folded to its no-cache branch) is no state.
+    if (naming === undefined && inputs.has(past) && g.tensor(past).consumers.length === 0) continue;
     if (!inputs.has(past)) throw fail("E_USAGE", `state pair ${past} -> ${present}: the model has no input ${JSON.stringify(past)}; check the state naming`);
     if (!outputs.has(present)) throw fail("E_USAGE", `state pair ${past} -> ${present}: the model has no output ${JSON.stringify(present)}; check the state naming`);
     const owner = segments.find((s) => s.outputs.includes(present) || s.modelOutputs.includes(present));

@@ -19,6 +19,7 @@ import { SplitGenerator, type GenerateOptions, type GenerationStats, type SplitG
 import { wholeModelManifest } from "../../sdk/generate/whole-model.js";
 import { OffloadClient } from "../../sdk/offload/client.js";
 import { createMemoryBus, type MemoryBus } from "../../sdk/transport/memory.js";
+import type { Transport } from "../../sdk/transport/transport.js";
 
 export const silent = pino({ level: "silent" });
 
@@ -53,12 +54,12 @@ function decoderShapes(g: Graph, seq: number, past: number): Record<string, numb
   return shapes;
 }
 
-/** Splits the model file at every local-minimum candidate cut into `<root>/<name>/`. */
-export async function splitAtBlocks(modelPath: string, root: string, name: string): Promise<GenSplit> {
+/** Splits the model file at every local-minimum candidate cut (or every candidate) into `<root>/<name>/`. */
+export async function splitAtBlocks(modelPath: string, root: string, name: string, every = false): Promise<GenSplit> {
   const g = Graph.load(modelPath);
   const a = analyze(g, { shapes: decoderShapes(g, 8, 0) });
   const cands = candidateCuts(g, a.metrics, { constants: a.constants });
-  const fronts = cands.filter((c) => c.localMin).map((c) => c.front);
+  const fronts = cands.filter((c) => every || c.localMin).map((c) => c.front);
   assert.ok(fronts.length > 0, `${name}: no local-minimum cut`);
   const p = partition(g, fronts.length + 1, assignmentFromFronts(g, fronts, a.constants), a.constants);
   const out = path.join(root, name);
@@ -71,30 +72,43 @@ export async function splitAtBlocks(modelPath: string, root: string, name: strin
 }
 
 /** tiny-gpt with a KV cache, written to `<root>/<name>.onnx` and split at its block boundaries. */
-export async function tinyGptKvSplit(root: string, name: string, opts: ModelOptions = {}): Promise<GenSplit> {
+export async function tinyGptKvSplit(root: string, name: string, opts: ModelOptions = {}, every = false): Promise<GenSplit> {
   fs.mkdirSync(root, { recursive: true });
   const modelPath = path.join(root, `${name}.onnx`);
   fs.writeFileSync(modelPath, serializeModel(buildModel("tiny-gpt", { layers: 3, maxPositions: 160, ...opts, kvCache: true }), { sourceDir: root }));
-  return splitAtBlocks(modelPath, root, name);
+  return splitAtBlocks(modelPath, root, name, every);
 }
 
 /** Runs a generator to the end: the token ids and the stats. */
-export async function collect(gen: SplitGenerator, prompt: number[], opts: GenerateOptions): Promise<{ ids: number[]; stats: GenerationStats }> {
+export async function collect(gen: SplitGenerator, prompt: number[], opts: GenerateOptions): Promise<{ ids: number[]; logprobs: number[]; stats: GenerationStats }> {
   const ids: number[] = [];
+  const logprobs: number[] = [];
   const it = gen.generate(prompt, opts);
   for (;;) {
     const r = await it.next();
-    if (r.done) return { ids, stats: r.value };
+    if (r.done) return { ids, logprobs, stats: r.value };
     ids.push(r.value.id);
+    logprobs.push(r.value.logprob);
   }
 }
 
-/** The whole model run locally with its own cache: the reference. */
+/** Largest difference between two runs' logprobs (they must have the same length). */
+export function logprobGap(a: readonly number[], b: readonly number[]): number {
+  assert.equal(a.length, b.length);
+  return Math.max(0, ...a.map((v, i) => Math.abs(v - b[i]!)));
+}
+
+/** The whole model run locally with its own cache: the reference token ids. */
 export async function reference(split: GenSplit, prompt: number[], opts: GenerateOptions): Promise<number[]> {
+  return (await referenceRun(split, prompt, opts)).ids;
+}
+
+/** The whole model run locally with its own cache: ids and logprobs. */
+export async function referenceRun(split: GenSplit, prompt: number[], opts: GenerateOptions): Promise<{ ids: number[]; logprobs: number[] }> {
   const whole = wholeModelManifest(split.manifest, split.dir);
   const gen = new SplitGenerator({ manifest: whole.manifest, dir: whole.dir, split: 1, intraOpThreads: 1 });
   try {
-    return (await collect(gen, prompt, opts)).ids;
+    return await collect(gen, prompt, opts);
   } finally {
     await gen.close();
   }
@@ -104,7 +118,11 @@ export async function reference(split: GenSplit, prompt: number[], opts: Generat
 export interface Cloud {
   bus: MemoryBus;
   workers: Worker[];
+  /** Each worker's connection: closing it plays the worker dying (no goodbye, no replies). */
+  links: Transport[];
   client: OffloadClient;
+  /** Plays worker i dying: its connection closes, its sessions are gone with it. */
+  kill(i: number): Promise<void>;
   generator(split: GenSplit, at: SplitGeneratorOptions["split"], extra?: Partial<SplitGeneratorOptions>): SplitGenerator;
   close(): Promise<void>;
 }
@@ -112,12 +130,22 @@ export interface Cloud {
 export async function memoryCloud(models: string, workers = 1, worker: Partial<WorkerOptions> = {}, deviceId = "pi-gen"): Promise<Cloud> {
   const bus = createMemoryBus();
   const ws: Worker[] = [];
-  for (let i = 0; i < workers; i++) ws.push(await startWorker({ transport: bus.connect(), models, logger: silent, intraOpThreads: 1, ...worker }));
+  const links: Transport[] = [];
+  for (let i = 0; i < workers; i++) {
+    const link = bus.connect();
+    links.push(link);
+    ws.push(await startWorker({ transport: link, models, logger: silent, intraOpThreads: 1, ...worker }));
+  }
   const client = new OffloadClient({ transport: bus.connect(), deviceId, timeoutMs: 5000, retries: 1 });
   await client.start();
   const gens: SplitGenerator[] = [];
+  const killed = new Set<number>();
   return {
-    bus, workers: ws, client,
+    bus, workers: ws, links, client,
+    kill: async (i) => {
+      killed.add(i);
+      await links[i]!.close();
+    },
     generator: (split, at, extra = {}) => {
       const g = new SplitGenerator({ manifest: split.manifest, dir: split.dir, split: at, client, intraOpThreads: 1, ...extra });
       gens.push(g);
@@ -126,7 +154,7 @@ export async function memoryCloud(models: string, workers = 1, worker: Partial<W
     close: async () => {
       for (const g of gens) await g.close();
       await client.close();
-      for (const w of ws) await w.stop();
+      for (const [i, w] of ws.entries()) if (!killed.has(i)) await w.stop();
     },
   };
 }

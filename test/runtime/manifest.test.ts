@@ -75,7 +75,7 @@ test("bad manifests are E_MANIFEST errors with the path of the bad field", () =>
     [edited((m) => { (m.segments[0] as { flops: unknown }).flops = -3; }), ["segments[0].flops"]],
     [edited((m) => { (m.segments[0]!.outputs[0] as { modelOutput: unknown }).modelOutput = "no"; }), ["segments[0].outputs[0].modelOutput"]],
     [edited((m) => { (m.shapes as Record<string, unknown>).input_ids = [1, "64"]; }), ["shapes.input_ids"]],
-    [edited((m) => { (m.state as unknown[]).push({}); }), ["state", "empty in format 1"]],
+    [edited((m) => { (m.state as unknown[]).push({ past: "p" }); }), ["state", "present"]],
     [edited((m) => { m.segments = []; }), ["segments"]],
     [edited((m) => { m.segments[1]!.index = 5; }), ["segments[1].index", "index order"]],
     [edited((m) => { m.segments[1]!.inputs[0]!.name = "g"; }), ["segments[1].inputs[0].name", '"g"', "neither a model input nor an output of an earlier segment"]],

@@ -3,6 +3,7 @@
  * (cloud-stub/) with connectMqtt; on the first signal it stops taking requests, finishes those
  * accepted, sends their replies, disconnects and exits 0. A second signal exits at once (code 130).
  */
+import * as fs from "node:fs";
 import type { Command } from "commander";
 import { startWorker } from "../../cloud-stub/worker.js";
 import { DEFAULT_GROUP } from "../../cloud-stub/config.js";
@@ -10,7 +11,7 @@ import { createLogger } from "../../cloud-stub/log.js";
 import { fail } from "../errors.js";
 import { connectMqtt } from "../transport/mqtt.js";
 import { DEFAULT_PREFIX } from "../transport/topics.js";
-import { parseByteSize, parseNumber } from "./flags.js";
+import { parseByteSize, parseDuration, parseNumber } from "./flags.js";
 import { untilSignal } from "./signals.js";
 
 interface CloudFlags {
@@ -24,6 +25,15 @@ interface CloudFlags {
   maxMessageBytes?: string;
   clientId?: string;
   threads?: string;
+  workerId?: string;
+  username?: string;
+  passwordFile?: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  sessionTtl: string;
+  sessionMemory: string;
+  maxSessions: string;
   jsonLogs?: boolean;
   logLevel: string;
 }
@@ -49,6 +59,15 @@ export function registerCloud(program: Command): void {
     .option("--max-message-bytes <n>", "largest reply message; larger replies are fragmented (default: the broker's limit, else 128 MiB)")
     .option("--client-id <id>", "MQTT client id (default: edgecut- and random hex)")
     .option("--threads <n>", "onnxruntime intra-op threads per session (default: every core)")
+    .option("--username <name>", "broker user name (see edgecut provision --role worker)")
+    .option("--password-file <file>", "file holding the broker password (kept out of the process list, unlike a password in the URL)")
+    .option("--ca <file>", "TLS: PEM of the CA that signed the broker's certificate (mqtts://; certificate checks are always on)")
+    .option("--cert <file>", "TLS client certificate (PEM), for brokers that authenticate clients by certificate")
+    .option("--key <file>", "TLS client key (PEM)")
+    .option("--worker-id <id>", "this worker's id: its generation sessions continue on <prefix>/v1/req/+/+/<id> (default: random per start)")
+    .option("--session-ttl <duration>", "drop a generation session (its KV cache) unused this long; the device rebuilds it by replay", "300s")
+    .option("--session-memory <size>", "cap on the generation sessions' bytes (KV caches); least recently used idle sessions are evicted", "512mib")
+    .option("--max-sessions <n>", "cap on generation sessions held at once", "256")
     .option("--json-logs", "log JSON lines (pino) instead of text lines; both go to stderr")
     .option("--log-level <level>", `lowest level logged: ${LEVELS.join(", ")}`, "info")
     .addHelpText("after", [
@@ -74,9 +93,23 @@ export function registerCloud(program: Command): void {
         memoryBudgetBytes: parseByteSize("--memory-budget", flags.memoryBudget),
         ...(flags.maxMessageBytes === undefined ? {} : { maxMessageBytes: parseByteSize("--max-message-bytes", flags.maxMessageBytes) }),
         ...(flags.threads === undefined ? {} : { intraOpThreads: parseNumber("--threads", flags.threads, { integer: true, min: 1 }) }),
+        ...(flags.workerId === undefined ? {} : { workerId: flags.workerId }),
+        generation: {
+          ttlMs: sessionTtlMs(flags.sessionTtl),
+          maxBytes: parseByteSize("--session-memory", flags.sessionMemory),
+          maxSessions: parseNumber("--max-sessions", flags.maxSessions, { integer: true, min: 1 }),
+        },
       };
       const logger = createLogger({ json: flags.jsonLogs ?? false, level });
-      const transport = await connectMqtt({ url: flags.broker, ...(flags.clientId === undefined ? {} : { clientId: flags.clientId }) });
+      if ((flags.cert === undefined) !== (flags.key === undefined)) throw fail("E_USAGE", "--cert and --key go together: give both or neither");
+      const transport = await connectMqtt({
+        url: flags.broker, ...(flags.clientId === undefined ? {} : { clientId: flags.clientId }),
+        ...(flags.username === undefined ? {} : { username: flags.username }),
+        ...(flags.passwordFile === undefined ? {} : { password: readSecret("--password-file", flags.passwordFile, true) }),
+        ...(flags.ca === undefined ? {} : { ca: readSecret("--ca", flags.ca) }),
+        ...(flags.cert === undefined ? {} : { cert: readSecret("--cert", flags.cert) }),
+        ...(flags.key === undefined ? {} : { key: readSecret("--key", flags.key) }),
+      });
       let worker;
       try {
         worker = await startWorker({ ...options, transport, logger });
@@ -90,4 +123,24 @@ export function registerCloud(program: Command): void {
       await transport.close();
       logger.info("disconnected; bye");
     });
+}
+
+function sessionTtlMs(v: string): number {
+  const ms = parseDuration("--session-ttl", v) * 1000;
+  if (!(ms > 0)) throw fail("E_USAGE", `--session-ttl ${v}: must be longer than 0`);
+  return ms;
+}
+
+/** Reads a credential file named by a flag (a password loses one trailing newline); E_USAGE naming the flag when it cannot. */
+function readSecret(flag: string, file: string, password = false): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (e) {
+    throw fail("E_USAGE", `${flag} ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); check the path and its permissions`);
+  }
+  if (!password) return text;
+  const p = text.replace(/\r?\n$/, "");
+  if (p === "") throw fail("E_USAGE", `${flag} ${file} is empty; write the broker password into it`);
+  return p;
 }

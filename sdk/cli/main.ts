@@ -35,6 +35,7 @@ const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
   ["calibrate", async () => (await import("./cmd-calibrate.js")).registerCalibrate],
   ["simulate", async () => (await import("./cmd-simulate.js")).registerSimulate],
   ["sweep", async () => (await import("./cmd-sweep.js")).registerSweep],
+  ["provision", async () => (await import("./cmd-provision.js")).registerProvision],
   ["doctor", async () => (await import("./cmd-doctor.js")).registerDoctor],
 ];
 

@@ -122,8 +122,30 @@ export async function connectMqtt(opts: MqttOptions): Promise<Transport> {
     : failures.map((f) => `MQTT ${f.version === 5 ? "5" : "3.1.1"}: ${f.message}`).join("; ");
   const hint = /ECONNREFUSED/.test(reason) ? " (is the broker running? `edgecut broker` starts one)"
     : /ENOTFOUND|EAI_AGAIN/.test(reason) ? " (check the host name)"
-    : "";
+    : tlsHint(reason);
   throw fail("E_BROKER", `cannot connect to the MQTT broker at ${url}: ${reason}${hint}`);
+}
+
+/** What to do about a failed TLS handshake, from Node's or OpenSSL's message ("" for other failures). */
+function tlsHint(reason: string): string {
+  if (/altnames|does not match certificate/i.test(reason)) {
+    return " (TLS: the broker's certificate does not name this host; connect with a host name or IP address in its subjectAltName, or reissue it)";
+  }
+  if (/certificate has expired|not yet valid/i.test(reason)) return " (TLS: the broker's certificate is outside its validity period; renew it, or check this machine's clock)";
+  if (/unable to verify|self[- ]signed|unable to get (local )?issuer|certificate chain/i.test(reason)) {
+    return " (TLS: the broker's certificate is not signed by a CA this client trusts; give the PEM of the CA that signed it: MqttOptions.ca, broker.ca in the agent config. rejectUnauthorized: false only to debug)";
+  }
+  if (/alert (certificate required|bad certificate|unknown ca|certificate unknown)/i.test(reason)) {
+    return " (TLS: the broker wants a client certificate it trusts; set MqttOptions.cert and key, broker.cert and broker.key in the agent config)";
+  }
+  if (/wrong version number|packet length too long/i.test(reason)) return " (TLS: is this a TLS port? mqtts:// needs the broker's TLS listener, usually port 8883)";
+  return "";
+}
+
+/** OpenSSL's "<hex>:error:<code>:SSL routines:<fn>:<reason>:<file>:<line>:SSL alert number N" shortened to its reason. */
+function tlsReason(message: string): string {
+  const m = /:SSL routines:[^:]*:([^:]+):/.exec(message);
+  return m === null ? message : `TLS handshake failed: ${m[1]}`;
 }
 
 /** URL schemes mqtt.js can connect with. */
@@ -194,7 +216,7 @@ function attempt(opts: MqttOptions, version: 4 | 5, deadline: number): Promise<{
     const onError = (e: Error & { code?: unknown }): void => {
       const code = typeof e.code === "number" ? e.code : undefined;
       // mqtt.js's own connectTimeout timer (same length as ours) says "connack timeout".
-      const message = e.message === "connack timeout" ? `no CONNACK within ${remaining} ms` : e.message;
+      const message = e.message === "connack timeout" ? `no CONNACK within ${remaining} ms` : tlsReason(e.message);
       settle(new AttemptError(code === undefined ? message : `${message} (CONNACK code ${code})`, code !== undefined && UNSUPPORTED_VERSION_CODES.has(code)));
     };
     // A close without an error first: the broker hung up on our CONNECT.

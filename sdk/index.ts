@@ -24,3 +24,8 @@ export {
 } from "./infer/index.js";
 export { shapeTransport, type ShapedTransport, type LinkSettings } from "./transport/index.js";
 export { parseRate, parseDuration as parseDurationMs, parseSize } from "./units.js";
+export {
+  createGenerator, SplitGenerator, loadTokenizer, TokenTextStream, DEFAULT_SAMPLING,
+  type GeneratorOptions, type TextGenerator, type TextGenerateOptions, type StreamedToken, type GenerateOptions, type GenerationStats,
+  type TextTokenizer, type SamplingOptions,
+} from "./generate/index.js";

@@ -21,7 +21,7 @@ interface SplitFlags {
   output: string; cut?: string[]; segments?: string; balance?: string; candidates?: boolean; optimal?: boolean;
   bandwidth: string; rtt: string; cloudSpeedup: string; deviceGflops: string;
   shape?: string[]; dim?: string[]; json?: boolean; force?: boolean; embed?: boolean;
-  fixInput?: string[]; dropUnusedInputs?: boolean;
+  fixInput?: string[]; dropUnusedInputs?: boolean; state?: string[];
 }
 
 export function registerSplit(program: Command): void {
@@ -41,6 +41,7 @@ export function registerSplit(program: Command): void {
     .option("--shape <name=AxB>", "concrete dims of a model input (repeatable)", collect, [])
     .option("--dim <dim_param=N>", "value of a symbolic dim everywhere (repeatable)", collect, [])
     .option("--fix-input <name=value>", "make a model input a constant and fold the Ifs it decides, before cutting (repeatable; value: true/false, a number, or a comma list)", collect, [])
+    .option("--state <past=present>", "a KV cache pair: the model input holding a layer's past and the output it becomes (repeatable; replaces the Hugging Face-name detection of past_key_values.N.* / present.N.*)", collect, [])
     .option("--drop-unused-inputs", "with --fix-input: also remove model inputs no node reads after folding (default: they stay declared)")
     .option("--embed", "embed all weights in the segment files (no shared weights.data)")
     .option("--force", "replace a previous split in the output folder (never other files)")
@@ -100,8 +101,18 @@ async function cutAndWrite(g: Graph, modelPath: string, bindings: ShapeBindings,
     nodeFlops: a.metrics.nodeFlops,
     dataFile: flags.embed ? null : "weights.data",
     overwrite: flags.force ?? false,
+    ...(flags.state?.length ? { state: parseStateFlags(flags.state) } : {}),
   });
   return { manifest, a };
+}
+
+/** `--state past=present` flags (split at the LAST "=", as --shape: tensor names may hold one). */
+function parseStateFlags(values: readonly string[]): { past: string; present: string }[] {
+  return values.map((v) => {
+    const at = v.lastIndexOf("=");
+    if (at < 1 || at === v.length - 1) throw fail("E_USAGE", `--state ${v}: expected <past input>=<present output>, e.g. past_key_values.0.key=present.0.key`);
+    return { past: v.slice(0, at), present: v.slice(at + 1) };
+  });
 }
 
 /** `--fix-input name=value` flags by name (split at the FIRST "=": values may not hold one), or undefined when none. */

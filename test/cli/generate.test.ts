@@ -87,3 +87,20 @@ describe("edgecut generate", () => {
     assert.match(r.stderr, /E_NOT_GENERATIVE/);
   });
 });
+
+describe("edgecut split --state", () => {
+  const root = tempDir("cli-state");
+  test("explicit pairs replace the name detection; a wrong name is E_USAGE", async () => {
+    const model = path.join(root, "gpt.onnx");
+    assert.equal((await runCli(["model", "tiny-gpt", "--kv-cache", "--layers", "2", "-o", model])).code, 0);
+    const r = await runCli(["split", model, "--candidates", "--state", "past_key_values.1.key=present.1.key", "-o", path.join(root, "one"), "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    const m = JSON.parse(r.stdout) as { state: { past: string; present: string; segment: number }[] };
+    assert.deepEqual(m.state.map((p) => [p.past, p.present]), [["past_key_values.1.key", "present.1.key"]]);
+    const bad = await runCli(["split", model, "--candidates", "--state", "past_key_values.9.key=present.9.key", "-o", path.join(root, "bad")]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /E_USAGE.*past_key_values\.9\.key/);
+    const malformed = await runCli(["split", model, "--candidates", "--state", "nope", "-o", path.join(root, "bad2")]);
+    assert.match(malformed.stderr, /E_USAGE.*--state/);
+  });
+});

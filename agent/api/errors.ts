@@ -11,7 +11,7 @@ export const RETRY_AFTER_SECONDS = 1;
 /** Codes that say the request itself was wrong (400). */
 const BAD_REQUEST = new Set<string>([
   "E_USAGE", "E_INPUT_MISSING", "E_TENSOR_FILE", "E_TENSOR_DATA", "E_BAD_SHAPE_FLAG", "E_UNKNOWN_TENSOR",
-  "E_FRAME", "E_FRAME_LIMIT", "E_FRAGMENT", "E_PROTOCOL_VERSION",
+  "E_FRAME", "E_FRAME_LIMIT", "E_FRAGMENT", "E_PROTOCOL_VERSION", "E_NOT_GENERATIVE",
 ]);
 
 /** The HTTP status an error code is answered with (500 for any code not listed). */

@@ -1,6 +1,6 @@
 /**
  * The agent's local HTTP API: POST /v1/infer (JSON tensor files or ECUT frames, sync or queued
- * under an Idempotency-Key), GET /v1/requests/<id>, /v1/signature, /v1/status, /healthz,
+ * under an Idempotency-Key), POST /v1/generate (tokens streamed as JSON lines), GET /v1/requests/<id>, /v1/signature, /v1/status, /healthz,
  * /readyz and Prometheus /metrics, over TCP or a unix socket. Built on the AgentCore interface
  * (agent/core/types.ts) only. The client side is sdk/infer/agent-client.ts.
  */

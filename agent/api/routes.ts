@@ -1,6 +1,6 @@
 /**
  * The local API's routes. Every body is JSON except POST /v1/infer's frame form and its binary
- * reply, and /metrics (Prometheus text). Errors are `{ "error": { "code", "message" } }`
+ * reply, POST /v1/generate's reply (JSON lines, route-generate.ts), and /metrics (Prometheus text). Errors are `{ "error": { "code", "message" } }`
  * (errors.ts). Queued requests: see {@link postInfer} for the Idempotency-Key rules.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -14,14 +14,17 @@ import { checkInputs } from "./check-inputs.js";
 import { HttpError } from "./errors.js";
 import { parseFrameInfer, parseJsonInfer } from "./infer-request.js";
 import type { ApiMetrics } from "./metrics.js";
+import { postGenerate } from "./route-generate.js";
 
 /** What the routes need. */
 export interface RouteContext {
   core: AgentCore;
   metrics: ApiMetrics;
   maxBodyBytes: number;
-  /** Work in progress, for the caps below. */
+  /** Work in progress, for the caps below (a generation counts as a sync request). */
   busy: { bodies: number; sync: number };
+  /** Running generation streams (route-generate.ts), which the API's close() ends. */
+  streams: Set<AbortController>;
 }
 
 /** JSON bodies beyond this are refused (413) whatever maxBodyBytes says: parsing JSON costs many times its size. */
@@ -168,6 +171,7 @@ async function metrics(ctx: RouteContext, _req: IncomingMessage, res: ServerResp
 /** Routes by exact path; GET routes answer HEAD too. */
 const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
   "/v1/infer": { POST: postInfer },
+  "/v1/generate": { POST: postGenerate },
   "/v1/signature": { GET: (ctx, _req, res) => sendJson(res, 200, JSON.stringify(ctx.core.signature())) },
   "/v1/status": { GET: (ctx, _req, res) => sendJson(res, 200, JSON.stringify(ctx.core.status())) },
   "/healthz": { GET: health("live") },
@@ -193,7 +197,7 @@ export async function route(ctx: RouteContext, req: IncomingMessage, res: Server
     }
   }
   if (methods === undefined) {
-    throw fail("E_NOT_FOUND", `no route ${url.pathname}; the API serves POST /v1/infer, GET /v1/requests/<id>, /v1/signature, /v1/status, /healthz, /readyz, /metrics`);
+    throw fail("E_NOT_FOUND", `no route ${url.pathname}; the API serves POST /v1/infer, POST /v1/generate, GET /v1/requests/<id>, /v1/signature, /v1/status, /healthz, /readyz, /metrics`);
   }
   const method = req.method === "HEAD" ? "GET" : (req.method ?? "GET");
   const handler = methods[method];

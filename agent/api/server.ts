@@ -12,6 +12,7 @@ import type { AgentCore } from "../core/types.js";
 import { DEFAULT_MAX_BODY_BYTES } from "./body.js";
 import { sendError, statusForCode, toEdgecutError, HttpError } from "./errors.js";
 import { createApiMetrics } from "./metrics.js";
+import { stopStreams } from "./route-generate.js";
 import { route, type RouteContext } from "./routes.js";
 
 /** What the API logs through (a pino Logger fits). */
@@ -107,7 +108,7 @@ export async function startApi(core: AgentCore, opts: ApiOptions): Promise<ApiSe
   const socketMode = opts.socketMode ?? 0o660;
   if (!Number.isInteger(socketMode) || socketMode < 0 || socketMode > 0o777) throw fail("E_USAGE", `socketMode must be 0 to 0o777, got ${socketMode}`);
   const log = opts.log ?? silent;
-  const ctx: RouteContext = { core, metrics: createApiMetrics(core, log), maxBodyBytes, busy: { bodies: 0, sync: 0 } };
+  const ctx: RouteContext = { core, metrics: createApiMetrics(core, log), maxBodyBytes, busy: { bodies: 0, sync: 0 }, streams: new Set() };
 
   let closing = false;
   let inflight = 0;
@@ -184,6 +185,8 @@ export async function startApi(core: AgentCore, opts: ApiOptions): Promise<ApiSe
       // still sending their body are dropped: waiting for a slow client would hold up the stop.
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const req of reading) req.destroy();
+      // A generation streams until its last token: end it (an E_NOT_READY line) rather than wait.
+      stopStreams(ctx);
       if (inflight > 0) await new Promise<void>((resolve) => { drained = resolve; });
       server.closeAllConnections();
       await stopped;

@@ -11,7 +11,7 @@ export { ENV_OVERRIDES, applyEnvOverrides, readPasswordFile, type Env, type EnvO
 export { parseListenAddress, isLoopbackHost, MAX_UNIX_PATH_BYTES, type ListenAddress } from "./listen.js";
 export { DEFAULT_STATE_DIR, STORE_FILE } from "./resolve.js";
 export {
-  AgentConfigFileSchema, ApiConfigSchema, BrokerConfigSchema, LogConfigSchema, OffloadConfigSchema, ProfilerConfigSchema,
+  AgentConfigFileSchema, ApiConfigSchema, BrokerConfigSchema, LogConfigSchema, ModelConfigSchema, OffloadConfigSchema, ProfilerConfigSchema,
   StoreConfigSchema, TelemetryConfigSchema, EMBEDDED_BROKER, LOG_LEVELS, OFFLOAD_ENCODINGS,
   type AgentConfigFile, type AgentConfigFileInput,
 } from "./schema.js";

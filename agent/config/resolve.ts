@@ -1,7 +1,7 @@
 /**
  * From validated file settings to AgentConfig: relative paths resolved against the config file's
  * folder, the state folder chosen, the files the config names checked (TLS files readable, the
- * device profile valid), the listen address and socket mode parsed.
+ * device profile valid, the tokenizer readable), the listen address and socket mode parsed.
  *
  * The manifest is deliberately not opened: loadManifest (E_MANIFEST) checks it, its hashes and its
  * segment files when the agent starts, and a config can be validated before the model is deployed.
@@ -95,10 +95,17 @@ export function resolveAgentConfig(file: AgentConfigFile, ctx: ResolveContext): 
     }
   }
 
+  let tokenizer: string | undefined;
+  if (file.model.tokenizer !== undefined) {
+    tokenizer = path.resolve(ctx.baseDir, file.model.tokenizer);
+    checkReadable(tokenizer, ctx.where, "model.tokenizer", "tokenizer.json");
+  }
+
   const { intraOpThreads, profile, ...rest } = file;
   return {
     ...rest,
     manifest: path.resolve(ctx.baseDir, file.manifest),
+    model: tokenizer === undefined ? {} : { tokenizer },
     stateDir,
     storeFile: path.join(stateDir, STORE_FILE),
     broker,

@@ -156,6 +156,12 @@ export const StoreConfigSchema = z.strictObject({
   finishedMaxCount: z.int().positive().optional(),
 });
 
+/** Files that come with the model besides its split. */
+export const ModelConfigSchema = z.strictObject({
+  /** A Hugging Face tokenizer.json: POST /v1/generate then takes prompt text and streams text (without it, token ids only). */
+  tokenizer: z.string().min(1).optional(),
+});
+
 /** Logging. */
 export const LogConfigSchema = z.strictObject({
   level: z.enum(LOG_LEVELS).default("info"),
@@ -170,6 +176,7 @@ export const AgentConfigFileSchema = z.strictObject({
   }),
   /** The split's manifest.json (from `edgecut split`); relative to the config file's folder. */
   manifest: z.string().min(1),
+  model: ModelConfigSchema.prefault({}),
   /** Folder of the store (agent.db). Default: $STATE_DIRECTORY (systemd) or ./edgecut-state. */
   stateDir: z.string().min(1).optional(),
   broker: BrokerConfigSchema.prefault({}),

@@ -37,6 +37,8 @@ export interface AgentConfig {
   readonly deviceId: string;
   /** Absolute path of the split's manifest.json (not opened here: the agent loads it, E_MANIFEST). */
   readonly manifest: string;
+  /** Files beside the split: the tokenizer.json (absolute, readable) for generation with text. */
+  readonly model: { readonly tokenizer?: string };
   /** Absolute folder of the store. */
   readonly stateDir: string;
   /** `<stateDir>/agent.db`. */

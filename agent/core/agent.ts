@@ -14,6 +14,10 @@ import { asEdgecutError, EdgecutError, fail } from "../../sdk/errors.js";
 import type { Manifest } from "../../sdk/graph/manifest.js";
 import { loadSplitOrPack } from "../planner/pack.js";
 import type { InferOptions, InferResult, TensorSignature } from "../../sdk/infer/types.js";
+import type { GenerationStats } from "../../sdk/generate/generator.js";
+import type { StreamedToken } from "../../sdk/generate/index.js";
+import { loadTokenizer, type TextTokenizer } from "../../sdk/generate/tokenizer.js";
+import type { AgentGenerateOptions } from "../../sdk/infer/generate-types.js";
 import { OffloadClient, OFFLOAD_DEFAULTS } from "../../sdk/offload/client.js";
 import { SplitRunner, type RunBreakdown, type RunResult } from "../../sdk/offload/split-runner.js";
 import type { TensorMap } from "../../sdk/runtime/tensor.js";
@@ -39,6 +43,7 @@ import { attemptTimeoutMs, canFallBackLocal, offloadRetries, probeDue, probeTime
 import { JobRunner } from "./queue.js";
 import { TelemetryBuffer } from "./telemetry.js";
 import { FleetPublisher, type FleetBase } from "./fleet.js";
+import { GenerationRunner } from "./generation.js";
 
 /** Options of Agent.start. */
 export interface AgentOptions {
@@ -76,6 +81,8 @@ export interface AgentOptions {
   telemetry?: { flushIntervalMs?: number; publishIntervalMs?: number };
   /** Queued requests run at once (default 1). */
   concurrency?: number;
+  /** A tokenizer.json (or a loaded tokenizer) for generate() with prompt text; without it, token ids only. */
+  tokenizer?: string | TextTokenizer;
   log?: AgentLog;
   version?: string;
 }
@@ -103,6 +110,7 @@ export class Agent implements AgentCore {
   private readonly telemetry: TelemetryBuffer;
   private readonly fleet: FleetPublisher | undefined;
   private readonly jobs: JobRunner;
+  private readonly generation: GenerationRunner;
   private readonly listeners: Listeners = { request: [], switch: [] };
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly startedAt: number;
@@ -136,7 +144,7 @@ export class Agent implements AgentCore {
   private stopped: Promise<void> | undefined;
   private storeProblem: string | undefined;
 
-  private constructor(private readonly opts: AgentOptions, private readonly manifestDir: string, manifest: Manifest, private readonly maxLocalSplit: number) {
+  private constructor(private readonly opts: AgentOptions, private readonly manifestDir: string, manifest: Manifest, private readonly maxLocalSplit: number, tokenizer: TextTokenizer | undefined) {
     this.manifest = manifest;
     this.clock = opts.clock ?? systemClock;
     this.wall = opts.wallClock ?? Date.now;
@@ -163,6 +171,9 @@ export class Agent implements AgentCore {
       ...(this.client !== undefined ? { client: this.client } : {}), clock: now,
       ...(opts.intraOpThreads !== undefined ? { intraOpThreads: opts.intraOpThreads } : {}),
       ...(opts.localSlowdown !== undefined ? { localSlowdown: opts.localSlowdown } : {}),
+    });
+    this.generation = new GenerationRunner({
+      manifest, dir: manifestDir, client: this.client, tokenizer, ...(opts.intraOpThreads !== undefined ? { intraOpThreads: opts.intraOpThreads } : {}),
     });
     this.telemetry = new TelemetryBuffer(opts.store, this.clock, opts.telemetry?.flushIntervalMs ?? 5000, this.log);
     const publishMs = opts.telemetry?.publishIntervalMs ?? 60_000;
@@ -207,7 +218,8 @@ export class Agent implements AgentCore {
    */
   static async start(opts: AgentOptions): Promise<Agent> {
     const { loaded, maxSplit } = loadSplitOrPack(opts.manifestPath);
-    const agent = new Agent(opts, loaded.dir, loaded.manifest, maxSplit);
+    const tokenizer = typeof opts.tokenizer === "string" ? await loadTokenizer(opts.tokenizer) : opts.tokenizer;
+    const agent = new Agent(opts, loaded.dir, loaded.manifest, maxSplit, tokenizer);
     await agent.client?.start();
     const recovered = opts.store.requeueExpiredLeases(Number.MAX_SAFE_INTEGER);
     if (recovered.requeued + recovered.abandoned > 0) agent.log.info(recovered, "recovered queued requests from the previous run");
@@ -358,6 +370,21 @@ export class Agent implements AgentCore {
       this.releaseUnused();
     });
     return withLimits(run, options, this.clock);
+  }
+
+  /**
+   * Generates text at the forced split or the one the policy chose when the call starts (fixed for
+   * the call); see generation.ts. Errors come at the first next(), before any token.
+   */
+  generate(input: string | readonly number[], opts: AgentGenerateOptions): AsyncGenerator<StreamedToken, GenerationStats> {
+    return this.generation.generate(input, opts, (forced) => {
+      if (this.draining) throw fail("E_NOT_READY", "the agent is stopping and takes no new generations");
+      this.idleProbes = 0;
+      if (forced === undefined && this.decision.action === "queue") {
+        throw fail("E_NO_SPLIT", `the cloud is unreachable and all-local does not fit (${this.decision.reason}); a generation cannot be queued: retry when the cloud is back`);
+      }
+      return this.chooseSplit(forced, "direct");
+    });
   }
 
   /** Runs one request (direct or queued) at the chosen split; see the module comment. */
@@ -541,7 +568,7 @@ export class Agent implements AgentCore {
       split: this.decision.k, action: this.decision.action, reason: this.decision.reason, plan: this.lastPlan,
       device: this.sample, network: { ...this.estimator.detail(), reachable: this.estimator.estimate().reachable && this.online },
       cloud: { computeMsFrom: this.manifest.segments.map((_, k) => this.observed.cloudMs(k) ?? null), queueMs: this.observed.queueMs },
-      queueDepth: this.jobs.depth(), inFlight: this.inFlight.size + this.jobs.running, switches: this.switches,
+      queueDepth: this.jobs.depth(), inFlight: this.inFlight.size + this.jobs.running + this.generation.active, switches: this.switches,
       uptimeMs: this.clock.now() - this.startedAt, ready: this.health().ready,
     };
   }
@@ -590,8 +617,9 @@ export class Agent implements AgentCore {
   }
 
   /**
-   * Stops: takes no new requests, lets in-flight ones finish (queued jobs not started stay in the
-   * store for the next start), flushes telemetry, releases sessions and the offload client.
+   * Stops: takes no new requests, ends running generations at their next token (E_NOT_READY), lets
+   * in-flight requests finish (queued jobs not started stay in the store for the next start),
+   * flushes telemetry, releases sessions and the offload client.
    * The transport and the store stay open (their owner closes them). Idempotent.
    */
   stop(): Promise<void> {
@@ -602,6 +630,8 @@ export class Agent implements AgentCore {
   private async shutdown(): Promise<void> {
     this.draining = true;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    // Generations end at their next token (E_NOT_READY) rather than run to maxNewTokens.
+    await this.generation.close();
     await Promise.allSettled([...this.inFlight]);
     await this.jobs.drain();
     this.fleet?.stop();

@@ -5,6 +5,7 @@
  * front ends depend on this interface only, so they are tested against a fake core.
  */
 import type { InferOptions, InferResult, TensorSignature } from "../../sdk/infer/types.js";
+import type { AgentGeneration } from "../../sdk/infer/generate-types.js";
 import type { TensorMap } from "../../sdk/runtime/tensor.js";
 import type { NetworkEstimateDetail } from "../network/estimator.js";
 import type { DeviceSample } from "../monitor/types.js";
@@ -108,4 +109,9 @@ export interface AgentCore {
   status(): AgentStatus;
   health(): AgentHealth;
   on<E extends keyof AgentEvents>(event: E, fn: AgentEvents[E]): void;
+  /**
+   * Streams generated tokens (POST /v1/generate; agent/core/generation.ts). Absent from cores
+   * that cannot generate at all (the API then answers E_NOT_GENERATIVE).
+   */
+  generate?: AgentGeneration["generate"];
 }

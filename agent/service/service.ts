@@ -131,6 +131,7 @@ export async function startAgentService(cfg: AgentConfig, deps: ServiceDeps = {}
       sampleIntervalMs: cfg.sampleIntervalMs, planIntervalMs: cfg.planIntervalMs,
       telemetry: { flushIntervalMs: cfg.telemetry.flushIntervalMs, publishIntervalMs: cfg.telemetry.publishIntervalMs },
       ...(cfg.intraOpThreads !== undefined ? { intraOpThreads: cfg.intraOpThreads } : {}),
+      ...(cfg.model.tokenizer !== undefined ? { tokenizer: cfg.model.tokenizer } : {}),
       log, version,
     });
     cleanups.push(() => agent.stop());

@@ -16,14 +16,16 @@ import { OffloadClient } from "../offload/client.js";
 import { connectMqtt, type MqttOptions } from "../transport/mqtt.js";
 import { defaultDeviceId } from "../transport/topics.js";
 import type { Transport } from "../transport/transport.js";
-import { SplitGenerator, type GenerationStats, type GenerateOptions } from "./generator.js";
-import { loadTokenizer, TokenTextStream, type TextTokenizer } from "./tokenizer.js";
+import { SplitGenerator, type GenerationStats } from "./generator.js";
+import { promptIds, streamText, type StreamedToken, type TextGenerateOptions } from "./text.js";
+import { loadTokenizer, type TextTokenizer } from "./tokenizer.js";
 import { wholeModelManifest } from "./whole-model.js";
 
 export { SplitGenerator, type GenerateOptions, type GeneratedToken, type GenerationStats, type SplitGeneratorOptions } from "./generator.js";
 export { loadTokenizer, TokenTextStream, type TextTokenizer } from "./tokenizer.js";
 export { sampleToken, DEFAULT_SAMPLING, SamplingSchema, type SamplingOptions } from "./sampling.js";
 export { wholeModelManifest } from "./whole-model.js";
+export { streamText, promptIds, parseStops, type StreamedToken, type TextGenerateOptions } from "./text.js";
 
 /** Options of {@link createGenerator}. */
 export interface GeneratorOptions {
@@ -48,21 +50,6 @@ export interface GeneratorOptions {
   retries?: number;
   /** onnxruntime intra-op threads of the device's sessions. */
   intraOpThreads?: number;
-}
-
-/** Options of one generate() call. */
-export interface TextGenerateOptions extends Omit<GenerateOptions, "stopTokens"> {
-  /** Token ids, or texts (with a tokenizer), that end generation; the tokenizer's end-of-sequence id always does. */
-  stop?: readonly (number | string)[];
-}
-
-/** One streamed token. */
-export interface StreamedToken {
-  index: number;
-  id: number;
-  logprob: number;
-  /** The text this token completes (with a tokenizer; "" while a character is incomplete). */
-  text?: string;
 }
 
 /** A generator bound to one split and broker. */
@@ -107,23 +94,9 @@ export async function createGenerator(opts: GeneratorOptions): Promise<TextGener
     ...(client === undefined ? {} : { client }), ...(opts.intraOpThreads === undefined ? {} : { intraOpThreads: opts.intraOpThreads }),
   });
 
+  // Checked at the first next(), as the agent's generate() does.
   async function* generate(input: string | readonly number[], o: TextGenerateOptions): AsyncGenerator<StreamedToken, GenerationStats> {
-    const ids = typeof input === "string" ? encode(tokenizer, input) : [...input];
-    const stopIds = (o.stop ?? []).filter((s): s is number => typeof s === "number");
-    const stopTexts = (o.stop ?? []).filter((s): s is string => typeof s === "string");
-    if (stopTexts.length > 0 && tokenizer === undefined) throw fail("E_USAGE", "stop texts need a tokenizer; pass token ids to stop on instead");
-    if (tokenizer?.eosTokenId !== undefined) stopIds.push(tokenizer.eosTokenId);
-    const stream = tokenizer === undefined ? undefined : new TokenTextStream(tokenizer);
-    const { stop: _stop, ...rest } = o;
-    let text = "";
-    const it = gen.generate(ids, { ...rest, stopTokens: stopIds, ...(stopTexts.length > 0 ? { until: () => stopTexts.some((s) => text.includes(s)) } : {}) });
-    for (;;) {
-      const r = await it.next();
-      if (r.done) return r.value;
-      const piece = stream?.push(r.value.id);
-      text += piece ?? "";
-      yield { ...r.value, ...(piece === undefined ? {} : { text: piece }) };
-    }
+    return yield* streamText(gen, tokenizer, promptIds(input, tokenizer), o);
   }
 
   return {
@@ -147,11 +120,3 @@ export async function createGenerator(opts: GeneratorOptions): Promise<TextGener
     },
   };
 }
-
-function encode(tokenizer: TextTokenizer | undefined, text: string): number[] {
-  if (tokenizer === undefined) throw fail("E_USAGE", "text input needs a tokenizer (tokenizer.json); pass token ids otherwise");
-  const ids = tokenizer.encode(text);
-  if (ids.length === 0) throw fail("E_USAGE", "the prompt encodes to no tokens; give some text");
-  return ids;
-}
-

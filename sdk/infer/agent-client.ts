@@ -8,7 +8,10 @@
  * ```ts
  * const agent = await connectAgent({ socketPath: "/run/edgecut/agent.sock" });
  * const { outputs } = await agent.infer({ x: { type: "float32", dims: [1, 4], data: new Float32Array(4) } });
+ * for await (const t of agent.generate("Once upon a time", { maxNewTokens: 32 })) process.stdout.write(t.text ?? "");
  * ```
+ *
+ * generate() streams POST /v1/generate's JSON lines as they come (agent-generate.ts).
  */
 import { abortableSleep, abortedError } from "./abort.js";
 import * as http from "node:http";
@@ -18,6 +21,8 @@ import { ERRORS, EdgecutError, fail, type ErrorCode } from "../errors.js";
 import { formatTensorFile, parseTensorObject } from "../runtime/tensor-file.js";
 import type { TensorMap } from "../runtime/tensor.js";
 import type { Inference, InferOptions, InferResult, TensorSignature } from "./types.js";
+import { generateOverHttp } from "./agent-generate.js";
+import type { AgentGenerateOptions, AgentGeneration, GenerationStats, StreamedToken } from "./generate-types.js";
 
 /** Options of {@link connectAgent}: `url` or `socketPath` (default url http://127.0.0.1:8787). */
 export interface AgentClientOptions {
@@ -40,8 +45,8 @@ export interface WaitOptions {
   signal?: AbortSignal;
 }
 
-/** The agent client: Inference plus the queued-request calls and the agent's status. */
-export interface AgentClient extends Inference {
+/** The agent client: Inference plus generation, the queued-request calls and the agent's status. */
+export interface AgentClient extends Inference, AgentGeneration {
   /** Queues a request under an Idempotency-Key; the same key returns the existing request (created: false). */
   submit(key: string, inputs: TensorMap, options?: { signal?: AbortSignal }): Promise<SubmitResult>;
   /** A queued request's state (E_NOT_FOUND for an unknown id). */
@@ -116,7 +121,7 @@ class HttpAgentClient implements AgentClient {
   private readonly base: { socketPath: string } | { host: string; port: number };
   private closed = false;
 
-  constructor(readonly address: string, target: { socketPath: string } | URL, private readonly timeoutMs: number) {
+  constructor(readonly address: string, target: { socketPath: string } | URL, readonly timeoutMs: number) {
     this.base = target instanceof URL ? { host: target.hostname.replace(/^\[|\]$/g, ""), port: Number(target.port || 80) } : target;
   }
 
@@ -176,8 +181,14 @@ class HttpAgentClient implements AgentClient {
     });
   }
 
+  /** Starts a raw request on this client's connections (streams: agent-generate.ts). */
+  open(method: string, path: string, headers: Record<string, string>): http.ClientRequest {
+    if (this.closed) throw fail("E_USAGE", "this agent client is closed; connect again with connectAgent()");
+    return http.request({ ...this.base, agent: this.agent, method, path, headers });
+  }
+
   /** The EdgecutError an error reply stands for (its code when it is one this SDK knows). */
-  private errorFrom(status: number, json: unknown, what: string): EdgecutError {
+  errorFrom(status: number, json: unknown, what: string): EdgecutError {
     const r = ErrorReply.safeParse(json);
     if (!r.success) return fail("E_INTERNAL", `the agent at ${this.address} answered ${what} with HTTP ${status} and no edgecut error body`);
     const { code, message } = r.data.error;
@@ -203,6 +214,10 @@ class HttpAgentClient implements AgentClient {
     const { json } = await this.call("POST", "/v1/infer", { body, signal: options.signal, timeoutMs: options.timeoutMs });
     const r = this.parse(InferReply, json, "POST /v1/infer");
     return { outputs: this.outputs(r.outputs), split: r.split, requestId: r.id, breakdown: r.breakdown };
+  }
+
+  generate(input: string | readonly number[], opts: AgentGenerateOptions): AsyncGenerator<StreamedToken, GenerationStats> {
+    return generateOverHttp(this, input, opts);
   }
 
   async signature(): Promise<{ inputs: TensorSignature[]; outputs: TensorSignature[] }> {

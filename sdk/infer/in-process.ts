@@ -2,8 +2,8 @@
  * The in-process implementation of {@link Inference}: the app embeds the agent core
  * (agent/core/agent.ts) — the split runner, the planner, the offload client, the durable queue —
  * instead of calling an agent service over HTTP (agent-client.ts). It offers the agent client's
- * calls too (submit, request, waitFor, status), with the same arguments, results and error codes,
- * so an app can move between the two by changing how it makes its client.
+ * calls too (generate, submit, request, waitFor, status), with the same arguments, results and
+ * error codes, so an app can move between the two by changing how it makes its client.
  *
  * ```ts
  * const inf = await createInference({ manifest: "models/cnn-split/manifest.json", broker: "mqtt://10.0.0.2:1883" });
@@ -32,6 +32,7 @@ import { assertId } from "../transport/topics.js";
 import type { Transport } from "../transport/transport.js";
 import type { AgentClient, WaitOptions } from "./agent-client.js";
 import type { InferOptions, InferResult, TensorSignature } from "./types.js";
+import type { AgentGenerateOptions, GenerationStats, StreamedToken } from "./generate-types.js";
 
 /** Options of {@link createInference}. */
 export interface InProcessOptions {
@@ -66,6 +67,8 @@ export interface InProcessOptions {
   intraOpThreads?: number;
   /** Queued requests run at once (default 1). */
   concurrency?: number;
+  /** A Hugging Face tokenizer.json: generate() then takes prompt text and streams text (without it, token ids only). */
+  tokenizer?: string;
 }
 
 /** The in-process inference: the agent client's calls, plus the core's health and events. */
@@ -86,6 +89,7 @@ const Plain = z.object({
   sampleIntervalMs: z.number().positive().optional(),
   intraOpThreads: z.int().positive().optional(),
   concurrency: z.int().positive().optional(),
+  tokenizer: z.string().min(1, "must be the path of a tokenizer.json").optional(),
 });
 
 function isTransport(b: InProcessOptions["broker"]): b is Transport {
@@ -118,6 +122,12 @@ class InProcess implements InProcessInference {
     if (options.signal?.aborted) throw aborted();
     checkInputs(inputs, this.sig.inputs);
     return this.agent.infer(inputs, options);
+  }
+
+  async *generate(input: string | readonly number[], opts: AgentGenerateOptions): AsyncGenerator<StreamedToken, GenerationStats> {
+    if (this.closed) throw closedError();
+    if (opts.signal?.aborted) throw aborted();
+    return yield* this.agent.generate(input, opts);
   }
 
   async signature(): Promise<{ inputs: TensorSignature[]; outputs: TensorSignature[] }> {
@@ -228,6 +238,7 @@ export async function createInference(opts: InProcessOptions): Promise<InProcess
       ...(opts.sampleIntervalMs !== undefined ? { sampleIntervalMs: opts.sampleIntervalMs } : {}),
       ...(opts.intraOpThreads !== undefined ? { intraOpThreads: opts.intraOpThreads } : {}),
       ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
+      ...(opts.tokenizer !== undefined ? { tokenizer: opts.tokenizer } : {}),
     });
     return new InProcess(agent, store, owned);
   } catch (e) {

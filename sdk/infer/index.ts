@@ -6,4 +6,5 @@
 export type { Inference, InferOptions, InferResult, InferBreakdown, TensorSignature } from "./types.js";
 export { connectAgent, type AgentClient, type AgentClientOptions, type WaitOptions } from "./agent-client.js";
 export { createInference, type InProcessInference, type InProcessOptions } from "./in-process.js";
+export type { AgentGeneration, AgentGenerateOptions, GenerationStats, StreamedToken } from "./generate-types.js";
 export type { AgentStatus, AgentHealth, AgentEvents, RequestEvent, SwitchEvent, RequestState, SubmitResult } from "../../agent/core/types.js";

@@ -15,6 +15,8 @@ const BENCHES: Record<string, () => Promise<BenchResult & { sections?: Record<st
   offload: async () => (await import("./offload.js")).run(),
   agent: async () => (await import("./agent.js")).run(),
   sim: async () => (await import("./sim.js")).run(),
+  generate: async () => (await import("./generate.js")).run(),
+  load: async () => (await import("./load.js")).run(),
 };
 
 function gitSha(): string {

@@ -199,7 +199,7 @@ describe("agent core", () => {
     }
   });
 
-  test("a full store: queueing fails with E_STORE_FULL (nothing half-written), direct requests still run, the file stays sound", async () => {
+  test("a full store: queueing fails with E_STORE_FULL (nothing half-written), direct requests still run, the file stays sound", async (t) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "edgecut-core-full-"));
     const store = openStore(path.join(dir, "agent.db"), { maxPageCount: 40 });
     const transport = bus.connect();
@@ -207,6 +207,10 @@ describe("agent core", () => {
       deviceId: "pi-full", manifestPath: split.manifestPath, store, transport, sampler: new FakeSampler({ clock: systemClock }), sampleIntervalMs: 60_000,
       telemetry: { flushIntervalMs: 0, publishIntervalMs: 0 }, policy: { name: "static", split: 1 },
     });
+    // Exactly once: runs that ended in success, per queued job id.
+    const okRuns = new Map<string, number>();
+    agent.on("request", (e) => { if (e.kind === "queued" && e.outcome === "ok") okRuns.set(e.requestId, (okRuns.get(e.requestId) ?? 0) + 1); });
+    const computedBefore = worker.metrics().computed;
     try {
       bus.stop(); // hold queued jobs in the outbox
       await until(() => agent.status().network.reachable === false, "the agent to notice");
@@ -225,7 +229,15 @@ describe("agent core", () => {
       for (const id of accepted) {
         const st = agent.getRequest(id)!;
         assert.ok(st.status === "done" || (st.status === "failed" && st.error.code === "E_STORE_FULL"), JSON.stringify(st));
+        assert.equal(okRuns.get(id), 1, `job ${id} ran to success ${okRuns.get(id) ?? 0} times`);
       }
+      assert.equal(okRuns.size, accepted.length, "no run for a job that was refused");
+      const counts = store.jobCounts();
+      // The worker counts the agent's probes as computed too: what is left beyond the jobs and the
+      // answered probes is work done again, or a probe whose reply the stopped bus dropped.
+      const computed = worker.metrics().computed - computedBefore;
+      t.diagnostic(`full store: ${accepted.length} accepted (${counts.done} done, ${counts.failed} failed E_STORE_FULL), each run to success once; ` +
+        `worker computations ${computed} for ${accepted.length} jobs and ${agent.probes} probes answered: recomputations (or unanswered probes) ${computed - agent.probes - accepted.length}`);
       const r = await agent.infer(split.inputs);
       assert.ok(compareOutputs(split.expected, r.outputs, exact).ok, "requests still run with a full store");
     } finally {

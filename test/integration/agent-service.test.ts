@@ -99,7 +99,7 @@ describe("edgecut agent as a service", () => {
       await broker?.close();
     });
 
-    test("100 requests queued while the broker is away; kill -9; restart with it back: each completes once", async () => {
+    test("100 requests queued while the broker is away; kill -9; restart with it back: each completes once", async (t) => {
       const brokerPort = await freePort();
       const apiPort = await freePort();
       const state = path.join(root, "q-state");
@@ -154,7 +154,12 @@ describe("edgecut agent as a service", () => {
       const store = openStore(path.join(state, "agent.db"));
       assert.equal(store.jobCounts().done, 100);
       assert.equal(store.pendingCount(), 0);
+      // On the device: one run to success per request (the agent records each run's outcome; nothing else ran).
+      const runs = store.recentTelemetry(Number.MAX_SAFE_INTEGER);
+      assert.equal(runs.filter((r) => r.outcome !== "error").length, 100, "each queued request ran to success exactly once");
       store.close();
+      t.diagnostic(`kill -9: 100 queued requests, 100 done; worker computations ${done.length} for 100 ids: recomputations ${done.length - 100}; ` +
+        `runs that failed and were queued again ${runs.filter((r) => r.outcome === "error").length}`);
     });
   });
 });

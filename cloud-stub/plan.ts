@@ -48,7 +48,8 @@ export function planRequest(header: RequestHeader, tensors: TensorMap, splits: R
   // A probe (docs/wire-format.md §3.1): nothing runs; the tensors named in wantOutputs are echoed.
   if (from === to) {
     const echo = [...new Set(header.wantOutputs ?? [])];
-    const absent = echo.filter((name) => tensors[name] === undefined);
+    // Own properties only: "constructor" or "toString" must not pass for a tensor the probe carries.
+    const absent = echo.filter((name) => !Object.hasOwn(tensors, name));
     if (absent.length > 0) return { code: "E_FRAME", message: `the probe asks to echo ${list(absent)}, which it does not carry` };
     return { split, from, to, want: echo };
   }

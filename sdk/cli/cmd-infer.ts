@@ -65,6 +65,8 @@ export function registerInfer(program: Command): void {
       if (split > n) throw fail("E_USAGE", `--split ${split}: this split has ${n} segments, so k is 0 (all cloud) to ${n} (all local)`);
       if (split < n && flags.broker === undefined) throw fail("E_USAGE", `--split ${split} runs segments ${split}..${n - 1} in the cloud: give --broker <url> (or --split ${n} to run everything here)`);
       const inputs = readTensorFile(flags.inputs);
+      // Checked before the broker is contacted: an unreachable broker must not hide a bad file.
+      SplitRunner.fromLoaded(loaded).checkInputs(inputs);
 
       let transport: Transport | undefined;
       let client: OffloadClient | undefined;

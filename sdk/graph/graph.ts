@@ -12,7 +12,9 @@
 import type {
   FunctionProto, GraphProto, ModelProto, NodeProto, SparseTensorProto, TensorProto, TypeProto, ValueInfoProto,
 } from "./onnx/onnx_pb.js";
-import { loadModel, tensorRawBytes, type LoadedModel } from "./model-io.js";
+import { TensorProto_DataLocation } from "./onnx/onnx_pb.js";
+import { byteLength, dtypeName } from "./dtypes.js";
+import { forEachNodeTensor, forEachTensor, loadModel, tensorNumel, tensorRawBytes, type LoadedModel } from "./model-io.js";
 import { fail } from "../errors.js";
 
 /** One node of the top-level graph. */
@@ -141,6 +143,8 @@ export class Graph {
     for (const f of model.functions) functions.set(functionKey(normDomain(f.domain), f.name, f.overload), f);
     this.functions = functions;
 
+    checkTensors(model);
+    checkDeclaredDims(g);
     const initializers = new Map<string, TensorProto>();
     for (const t of g.initializer) {
       if (initializers.has(t.name)) throw fail("E_DUPLICATE_INITIALIZER", `two initializers are named "${t.name}"; names must be unique`);
@@ -207,6 +211,7 @@ export class Graph {
     for (const v of g.output) {
       const t = tensors.get(v.name);
       if (!t) throw fail("E_DANGLING_INPUT", `graph output "${v.name}" is not produced by any node, input or initializer`);
+      if (t.isOutput) throw fail("E_MODEL_INVALID", `graph output "${v.name}" is listed twice; ONNX graph outputs must have distinct names`);
       t.isOutput = true;
       outputs.push(v.name);
     }
@@ -267,6 +272,44 @@ export class Graph {
   /** Opset version of the default ONNX domain. */
   get opset(): number {
     return this.opsets.get("") ?? 1;
+  }
+}
+
+/**
+ * Every tensor the model holds (initializers, Constant and other tensor attributes, subgraphs,
+ * functions) has an element type ONNX defines (E_MODEL_INVALID), dims whose element count fits
+ * (E_TENSOR_DATA via tensorNumel) and, when its bytes are embedded as raw_data, exactly the bytes
+ * that type and dims need (E_TENSOR_DATA): a corrupt file is refused here, not by onnxruntime later.
+ */
+function checkTensors(model: ModelProto): void {
+  const check = (t: TensorProto): void => {
+    const name = t.name || "(unnamed)";
+    const type = dtypeName(t.dataType);
+    if (type === undefined) throw fail("E_MODEL_INVALID", `tensor ${name} has element type ${t.dataType}, which ONNX does not define: the file is corrupt`);
+    const n = tensorNumel(t);
+    if (t.dataLocation === TensorProto_DataLocation.EXTERNAL || t.rawData.length === 0) return;
+    const want = byteLength(t.dataType, n);
+    if (want !== undefined && t.rawData.length !== want) {
+      throw fail("E_TENSOR_DATA", `tensor ${name} (${type} [${t.dims.join(", ")}]) needs ${want} bytes of raw_data but holds ${t.rawData.length}: the file is corrupt or truncated`);
+    }
+  };
+  if (model.graph) forEachTensor(model.graph, check);
+  for (const f of model.functions) for (const n of f.node) forEachNodeTensor(n, check);
+}
+
+/**
+ * Declared dims of the graph's inputs, outputs and value_info fit a tensor (E_MODEL_INVALID
+ * otherwise). A negative dim_value stays allowed: converters write -1 for a dynamic dim.
+ */
+function checkDeclaredDims(g: GraphProto): void {
+  for (const v of [...g.input, ...g.output, ...g.valueInfo]) {
+    const t = v.type?.value;
+    if (t?.case !== "tensorType" && t?.case !== "sparseTensorType") continue;
+    t.value.shape?.dim.forEach((d, i) => {
+      if (d.value.case === "dimValue" && d.value.value > BigInt(Number.MAX_SAFE_INTEGER)) {
+        throw fail("E_MODEL_INVALID", `"${v.name}" declares dim ${i} = ${d.value.value}, larger than any tensor can be: the file is corrupt`);
+      }
+    });
   }
 }
 

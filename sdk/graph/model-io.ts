@@ -73,7 +73,9 @@ export function tensorNumel(t: TensorProto): number {
     if (d < 0n) throw fail("E_TENSOR_DATA", `tensor ${t.name || "(unnamed)"} has a negative dim ${d}`);
     n *= Number(d);
   }
-  if (!Number.isSafeInteger(n)) throw fail("E_TENSOR_DATA", `tensor ${t.name || "(unnamed)"} declares an absurd element count`);
+  if (!Number.isSafeInteger(n)) {
+    throw fail("E_TENSOR_DATA", `tensor ${t.name || "(unnamed)"} declares dims [${t.dims.join(", ")}], more elements than any tensor can hold: the file is corrupt`);
+  }
   return n;
 }
 

@@ -118,12 +118,28 @@ export function tensorBytes(t: TensorType | undefined): number | undefined {
 export type ProbeRunner = (model: ModelProto, exposed: string[]) => Promise<Record<string, { elemType: number; dims: number[] }>>;
 
 /**
+ * Largest tensor (bytes, as inferred at the concrete shapes) a probe run may meet: past it the
+ * run would fill sample inputs and allocate activations no machine has (`--shape x=1x1000000000`
+ * would otherwise fill 8 GB of sample ids for minutes, or kill the process).
+ */
+export const PROBE_MAX_TENSOR_BYTES = 2 ** 30;
+
+/**
  * Probes every unresolved tensor a node produces and merges the answers into `result`
  * (which is updated in place and returned). Tensors the runner does not report stay unresolved.
+ * E_SHAPE_INFERENCE without running when a known tensor is over PROBE_MAX_TENSOR_BYTES.
  */
 export async function probeShapes(graph: Graph, result: ShapeResult, run: ProbeRunner): Promise<ShapeResult> {
   const wanted = result.unresolved.filter((n) => graph.tensors.get(n)?.origin === "node" && (result.types.get(n)?.kind ?? "tensor") === "tensor");
   if (wanted.length === 0) return result;
+  let largest: [string, number] | undefined;
+  for (const [name, t] of result.types) {
+    const bytes = tensorBytes(t);
+    if (bytes !== undefined && bytes > (largest?.[1] ?? PROBE_MAX_TENSOR_BYTES)) largest = [name, bytes];
+  }
+  if (largest !== undefined) {
+    throw fail("E_SHAPE_INFERENCE", `the probe run for ${wanted.length} tensors with unknown shapes was not started: at these shapes "${largest[0]}" alone takes ${largest[1]} bytes, over the probe's limit of ${PROBE_MAX_TENSOR_BYTES}; give smaller shapes (--shape) or dims (--dim)`);
+  }
   const model = exposeTensors(graph, wanted, result.types);
   let got: Record<string, { elemType: number; dims: number[] }>;
   try {

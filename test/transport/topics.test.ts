@@ -39,8 +39,15 @@ test("a configured prefix, also with several levels", () => {
 test("parseRequestTopic: the worker derives the reply topic from the request topic", () => {
   assert.deepEqual(parseRequestTopic("edgecut/v1/req/dev-1/split-a"), { deviceId: "dev-1", splitId: "split-a" });
   assert.equal(replyTopicForRequest("edgecut/v1/req/dev-1/split-a"), "edgecut/v1/reply/dev-1");
+  // A session topic: the third level names the worker holding the session (docs/wire-format.md §9.2).
+  assert.deepEqual(parseRequestTopic("edgecut/v1/req/dev-1/split-a/w7"), { deviceId: "dev-1", splitId: "split-a", workerId: "w7" });
+  assert.equal(replyTopicForRequest("edgecut/v1/req/dev-1/split-a/w7"), "edgecut/v1/reply/dev-1");
+  const t = topics();
+  assert.equal(t.sessionTopic("dev-1", "split-a", "w7"), "edgecut/v1/req/dev-1/split-a/w7");
+  assert.equal(t.sessionFilter("w7"), "edgecut/v1/req/+/+/w7");
+  assert.throws(() => t.sessionFilter("w/7"), /workerId/);
   for (const bad of [
-    "edgecut/v1/req/dev-1", "edgecut/v1/req/dev-1/s/extra", "edgecut/v1/req//s", "edgecut/v1/req/d/",
+    "edgecut/v1/req/dev-1", "edgecut/v1/req/dev-1/s/w/extra", "edgecut/v1/req/dev-1/s/", "edgecut/v1/req//s", "edgecut/v1/req/d/",
     "edgecut/v2/req/d/s", "edgecut/v1/reply/d", "other/v1/req/d/s", "edgecut/v1/req/d/s\u0001", "",
   ]) {
     assert.equal(parseRequestTopic(bad), undefined, bad);

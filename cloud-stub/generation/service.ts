@@ -186,6 +186,9 @@ export class GenerationService {
         throw new Refused("E_NOT_GENERATIVE", (e as Error).message);
       }
     }
+    // Every chunk carries at least one tensor: a count beyond the frame's tensors is a lie, refused
+    // before anything is allocated for it.
+    if (session.chunks > Math.max(1, Object.keys(tensors).length)) throw new Refused("E_FRAME", `the request claims ${session.chunks} chunks but carries ${Object.keys(tensors).length} tensors`);
     const chunks: Map<string, HostTensor>[] = Array.from({ length: session.chunks }, () => new Map());
     for (const [name, t] of Object.entries(tensors)) {
       let chunk = 0;
@@ -200,6 +203,8 @@ export class GenerationService {
       if (t.type === "string") throw new Refused("E_FRAME", `${JSON.stringify(bare)} is a string tensor`);
       chunks[chunk]!.set(bare, t);
     }
+    const empty = chunks.findIndex((c) => c.size === 0);
+    if (empty >= 0) throw new Refused("E_FRAME", `chunk ${empty} of the ${session.op} request carries no tensor`);
     const first = chunks[0]!;
     const slots = [...first.keys()].sort().map((name) => ({ name, type: first.get(name)!.type as WireType }));
     if (slots.length > 32) throw new Refused("E_FRAME_LIMIT", `a session carries at most 32 tensors per step, got ${slots.length}`);

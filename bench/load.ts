@@ -3,8 +3,9 @@
  *
  * 200 simulated devices (bench/load-devices.ts: 4 processes of 50, each device its own MQTT
  * connection, OffloadClient and deviceId on the real topics, running no model) send requests for
- * the back segment of a compute-bound split (tiny-gpt, 24 layers, dModel 256, 64 tokens: about
- * 10 ms of one core per request on the worker) through a private mosquitto (set_tcp_nodelay) to
+ * the back segment of a compute-bound split (tiny-gpt, 24 layers, dModel 384, 64 tokens: about
+ * 18 ms of one core per request on the worker; with ~10 ms the broker's and devices' share of
+ * the two cores held 2 workers to ~1.6x) through a private mosquitto (set_tcp_nodelay) to
  * `edgecut cloud --threads 1 --concurrency 1` processes sharing one $share group
  * (bench/load-workers.ts). Phases (bench/load-fleet.ts):
  *
@@ -36,14 +37,14 @@ import { startLoadWorker, type LoadWorker } from "./load-workers.js";
 const PLAN = {
   devices: 200,
   processes: 4,
-  model: { name: "load-gpt", kind: "tiny-gpt", options: { layers: 24, dModel: 256, heads: 4, vocab: 32, maxPositions: 64 }, at: { shapes: { input_ids: [1, 64] } }, segments: 2 } satisfies BenchModel,
+  model: { name: "load-gpt", kind: "tiny-gpt", options: { layers: 24, dModel: 384, heads: 6, vocab: 32, maxPositions: 64 }, at: { shapes: { input_ids: [1, 64] } }, segments: 2 } satisfies BenchModel,
   /** Split point: segment 0 is the devices' (computed once here), segment 1 the workers'. */
   k: 1,
   /** Saturated phases, 1 worker then 2, repeated: the best of each counts (other tenants share the machine). */
   rounds: 3,
   saturate: { durationMs: 10_000, warmMs: 2_000 },
   light: { durationMs: 12_000, warmMs: 2_000, fractionOfOneWorker: 0.5 },
-  /** Per attempt; a saturated worker's queue holds up to 200 requests of ~10 ms. */
+  /** Per attempt; a saturated worker's queue holds up to 200 requests of ~18 ms. */
   timeoutMs: 30_000,
   retries: 1,
   /** Worker queue: room for every device's request, so saturation shows throughput, not E_BUSY. */

@@ -2,8 +2,9 @@
  * `npm run demo`: split inference end to end on this machine. Builds the tiny GPT model (cached
  * in .cache/demo), splits it at its candidate cuts, starts the embedded MQTT broker and a cloud
  * worker, then runs one request at every split point k (k = 0: all in the cloud; k = n: all on
- * the device) and prints the breakdown and the largest difference from the whole model. Then the
- * device agent picks the split itself while the link changes (scripts/demo-agent.ts).
+ * the device) and prints the breakdown and the largest difference from the whole model. Then
+ * split generation with a KV cache (scripts/demo-generate.ts), and the device agent picking the
+ * split itself while the link changes (scripts/demo-agent.ts).
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -25,6 +26,7 @@ import { OffloadClient, SplitRunner } from "../sdk/offload/index.js";
 import { startWorker } from "../cloud-stub/index.js";
 import { createLogger } from "../cloud-stub/log.js";
 import { agentDemo } from "./demo-agent.js";
+import { generationDemo, prepareGenerationSplit } from "./demo-generate.js";
 
 const root = path.resolve(import.meta.dirname, "..");
 const cache = path.join(root, ".cache", "demo");
@@ -55,6 +57,8 @@ const manifest = await writeSplit(g, p, splitDir, {
   concrete: { types: a.concrete.types, shapes: a.inputShapes, dims: a.dims }, nodeFlops: a.metrics.nodeFlops,
 });
 console.log(`split into ${manifest.segments.length} segments after ${picked.map((c) => c.after).join(", ")}`);
+// The KV-cache variant for generation, served by the same worker.
+const genSplit = await prepareGenerationSplit(cache, path.join(work, "gen-split"));
 
 // 3. The embedded broker and one cloud worker serving the split folder.
 const broker = await startEmbeddedBroker({ port: 0 });
@@ -91,6 +95,7 @@ try {
   console.log();
   for (const r of rows) console.log(r.map((c, i) => c.padStart(widths[i]!)).join("  "));
   console.log(`every split point matches the whole model (max |diff| ${worst.toExponential(1)})`);
+  await generationDemo(client, genSplit);
   await agentDemo(broker.url, path.join(splitDir, "manifest.json"), inputs);
 } finally {
   await runner.close();

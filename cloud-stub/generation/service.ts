@@ -148,10 +148,11 @@ export class GenerationService {
         const r = await this.runChunk(s, inputs, peek.step);
         s.nextStep = peek.step + 1;
         const tensors = s.sample ? [] : this.replySlots(s, r.outputs);
+        const replyTypes = s.sample ? [] : this.replyTypes(s);
         const frame = encodeStepReply({
           sessionId: s.sessionId, step: peek.step, computeMs: r.computeMs, queueMs: started - receivedAt,
           token: r.token?.token ?? -1, logprob: r.token?.logprob ?? 0, tensors,
-        }, (slot) => this.replyTypes(s)[slot]!);
+        }, (slot) => replyTypes[slot]!);
         s.lastReply = { step: peek.step, frame };
         s.busy = false;
         if (!this.d.store.resize(s)) throw new EdgecutError("E_SESSION_FULL", `session ${s.sessionId} grew to ${s.bytes} bytes, over this worker's session memory cap`);

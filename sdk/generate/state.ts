@@ -10,21 +10,21 @@ import type { HostTensor, TensorMap } from "../runtime/tensor.js";
 import type { WireType } from "../wire/types.js";
 import { zeros } from "./tensors.js";
 
-/** The shape of a past input with `length` cached tokens: batch 1, fixed dims kept, the sequence dim = length. */
-export function pastDims(m: Manifest, past: string, length: number): number[] {
+/** The declared shape of a past input and its sequence axis: the one symbolic dim besides the batch (axis 0). */
+function pastLayout(m: Manifest, past: string): { shape: readonly (number | string | null)[]; axis: number } {
   const info = m.model.inputs.find((t) => t.name === past);
   if (info === undefined) throw fail("E_MANIFEST", `the manifest lists state ${past} but the model has no such input`);
-  let symbolic = 0;
-  const dims = info.shape.map((d, axis) => {
-    if (typeof d === "number") return d;
-    if (axis === 0) return 1;
-    symbolic++;
-    return length;
-  });
-  if (symbolic !== 1) {
+  const symbolic = info.shape.flatMap((d, axis) => (axis > 0 && typeof d !== "number" ? [axis] : []));
+  if (symbolic.length !== 1) {
     throw fail("E_NOT_GENERATIVE", `cannot tell the sequence axis of ${past} [${info.shape.map(String).join(", ")}]: a cache input needs exactly one symbolic dim besides the batch`);
   }
-  return dims;
+  return { shape: info.shape, axis: symbolic[0]! };
+}
+
+/** The shape of a past input with `length` cached tokens: batch 1, fixed dims kept, the sequence dim = length. */
+export function pastDims(m: Manifest, past: string, length: number): number[] {
+  const { shape, axis } = pastLayout(m, past);
+  return shape.map((d, i) => (typeof d === "number" ? d : i === axis ? length : 1));
 }
 
 /** The type of a past input. */
@@ -70,9 +70,7 @@ export function absorbPresents(m: Manifest, owned: readonly ManifestState[], out
     const present = outputs.get(p.present);
     if (present === undefined) throw fail("E_RUNTIME", `segment ${p.segment} did not return ${p.present}`);
     cache.set(p.past, present);
-    const info = m.model.inputs.find((t) => t.name === p.past)!;
-    const axis = info.shape.findIndex((d, i) => i > 0 && typeof d !== "number");
-    if (axis > 0) next = present.dims[axis]!;
+    next = present.dims[pastLayout(m, p.past).axis]!;
   }
   return next;
 }

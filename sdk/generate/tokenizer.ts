@@ -4,7 +4,6 @@
  */
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { Tokenizer } from "@huggingface/tokenizers";
 import { z } from "zod";
 import { EdgecutError, fail } from "../errors.js";
 
@@ -31,7 +30,15 @@ interface HfTokenizerApi {
   token_to_id(token: string): number | undefined;
   get_vocab(withAddedTokens: boolean): Map<string, number>;
 }
-const HfTokenizerCtor = Tokenizer as new (tokenizerJson: object, tokenizerConfig: object) => HfTokenizerApi;
+type HfTokenizerCtor = new (tokenizerJson: object, tokenizerConfig: object) => HfTokenizerApi;
+
+/**
+ * The library, imported on first use: an agent that serves no text (token ids only, or no
+ * generation at all) does not carry it in its resident memory (~3 MB).
+ */
+async function hfTokenizer(): Promise<HfTokenizerCtor> {
+  return (await import("@huggingface/tokenizers")).Tokenizer as unknown as HfTokenizerCtor;
+}
 
 /** The fields every tokenizer.json has; the library checks the rest. */
 const TokenizerFileSchema = z.object({
@@ -73,8 +80,9 @@ export async function loadTokenizer(file: string): Promise<TextTokenizer> {
     config = c.data;
   }
   let tok: HfTokenizerApi;
+  const Ctor = await hfTokenizer();
   try {
-    tok = new HfTokenizerCtor(json as object, config);
+    tok = new Ctor(json as object, config);
   } catch (e) {
     throw fail("E_UNSUPPORTED", `cannot build a tokenizer from ${file}: ${(e as Error).message}; ${WHAT_TO_DO}`, e);
   }

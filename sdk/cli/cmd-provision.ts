@@ -16,6 +16,7 @@ interface ProvisionFlags {
   role: string;
   workerId?: string;
   group?: string;
+  split: string[];
   prefix: string;
   outDir: string;
   passwordFile?: string;
@@ -25,7 +26,7 @@ interface ProvisionFlags {
 
 function describe(r: ProvisionResult): string {
   const id = r.workerId === undefined || r.workerId === ANY_WORKER ? "any worker id" : `worker id ${r.workerId}`;
-  const what = r.role === "worker" ? `worker ${r.username} (${id}, group ${r.group ?? DEFAULT_GROUP})` : `${r.role} ${r.username}`;
+  const what = r.role === "worker" ? `worker ${r.username} (${id}, group ${r.group ?? DEFAULT_GROUP}, ${r.splits === undefined ? "every split" : `splits ${r.splits.join(", ")}`})` : `${r.role} ${r.username}`;
   const lines = [`provisioned ${what}`, `  credentials: ${r.files.dir}/ (broker-password${r.files.env === undefined ? "" : ", agent.env, edgecut-agent.conf"})`];
   if (r.passwordFile) lines.push(`  password file: ${r.passwordFile.path} (${r.passwordFile.replaced ? "entry replaced" : "entry added"})`);
   if (r.aclFile) lines.push(`  ACL file: ${r.aclFile.path} (${r.aclFile.replaced ? "block replaced" : "block added"}: ${r.acl.length} topic rules)`);
@@ -46,6 +47,7 @@ export function registerProvision(program: Command): void {
     .option("--role <role>", `what the account may do: ${ROLES.join(", ")}`, "device")
     .option("--worker-id <id>", "--role worker: read only the sessions stuck to this worker id (edgecut cloud --worker-id); default: any id, for workers whose id is random per start")
     .option("--group <name>", `--role worker: its shared-subscription group (default ${DEFAULT_GROUP})`)
+    .option("--split <splitId>", "--role worker: a split it serves (repeatable); it may read only those splits' requests (default: every split)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option("--prefix <prefix>", "topic prefix", DEFAULT_PREFIX)
     .option("--out-dir <dir>", "folder for the credentials; this account's go to <dir>/<id>/", DEFAULT_OUT_DIR)
     .option("--password-file <file>", "mosquitto password_file to add or replace the account's entry in (created when missing)")
@@ -69,6 +71,7 @@ export function registerProvision(program: Command): void {
         deviceId: flags.deviceId, role: flags.role as Role, prefix: flags.prefix, outDir: flags.outDir,
         ...(flags.workerId === undefined ? {} : { workerId: flags.workerId }),
         ...(flags.group === undefined ? {} : { group: flags.group }),
+        ...(flags.split.length === 0 ? {} : { splits: flags.split }),
         ...(flags.passwordFile === undefined ? {} : { passwordFile: flags.passwordFile }),
         ...(flags.aclFile === undefined ? {} : { aclFile: flags.aclFile }),
       });

@@ -7,10 +7,11 @@
  *                 write  <p>/v1/req/<id>/+/+          a session stuck to one worker
  *                 read   <p>/v1/reply/<id>            its own replies only
  *                 write  <p>/v1/telemetry/<id>        its own fleet summary
- *   worker <user> read   <p>/v1/req/+/+               every device's requests ($share/<group>/... is
- *                                                     checked against the topic itself)
- *                 read   <p>/v1/req/+/+/<workerId>    sessions stuck to this worker only (or to any
- *                                                     worker, "+", when its id is random per start)
+ *   worker <user> read   <p>/v1/req/+/<split>         every device's requests for the splits it serves
+ *                                                     (each --split; "+": every split), $share/<group>/...
+ *                                                     checked against the topic itself
+ *                 read   <p>/v1/req/+/<split>/<workerId>  sessions stuck to this worker only (or to
+ *                                                     any worker, "+", when its id is random per start)
  *                 write  <p>/v1/reply/+               replies to any device
  *                 readwrite <p>/v1/relay/<group>/#    its group's fragment relay (cloud-stub/relay.ts)
  *                 readwrite <p>/v1/probe/#            the shared-subscription probe
@@ -49,6 +50,8 @@ export interface AclSpec {
   workerId?: string;
   /** Worker role: its shared-subscription group, scoping the relay topics (default DEFAULT_GROUP). */
   group?: string;
+  /** Worker role: the splitIds it serves, the only requests it may read (default: every split). */
+  splits?: readonly string[];
 }
 
 /** The grants of one account (see the module comment). */
@@ -64,8 +67,10 @@ export function aclRules(spec: AclSpec): AclRule[] {
       ];
     case "worker":
       return [
-        { access: "read", topic: `${v}/req/+/+` },
-        { access: "read", topic: `${v}/req/+/+/${spec.workerId ?? ANY_WORKER}` },
+        ...(spec.splits?.length ? spec.splits : ["+"]).flatMap((split): AclRule[] => [
+          { access: "read", topic: `${v}/req/+/${split}` },
+          { access: "read", topic: `${v}/req/+/${split}/${spec.workerId ?? ANY_WORKER}` },
+        ]),
         { access: "write", topic: `${v}/reply/+` },
         { access: "readwrite", topic: `${v}/relay/${spec.group ?? DEFAULT_GROUP}/#` },
         { access: "readwrite", topic: `${v}/probe/#` },

@@ -13,7 +13,7 @@ import { assertId, topics } from "../transport/topics.js";
 const ACCOUNT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /** Throws E_USAGE naming the flag and the reason when `value` cannot be an account's (or worker's) name. */
-export function assertAccountName(kind: "deviceId" | "worker id", value: unknown, flag: string): asserts value is string {
+export function assertAccountName(kind: "deviceId" | "worker id" | "splitId", value: unknown, flag: string): asserts value is string {
   try {
     assertId(kind, value);
   } catch (e) {

@@ -32,6 +32,8 @@ export interface ProvisionOptions {
   workerId?: string;
   /** Worker role: its shared-subscription group (default DEFAULT_GROUP). */
   group?: string;
+  /** Worker role: the splitIds it serves; it may read only their requests (default: every split). */
+  splits?: readonly string[];
   /** Topic prefix (default "edgecut"). */
   prefix?: string;
   /** Folder for the credentials; the account's go to `<outDir>/<deviceId>/` (default ./edgecut-credentials). */
@@ -55,6 +57,8 @@ export interface ProvisionResult {
   workerId?: string;
   /** Worker role. */
   group?: string;
+  /** Worker role: the splits it may read (absent: every split). */
+  splits?: string[];
   files: CredentialFiles;
   /** The password_file updated, and whether the account had an entry there before. */
   passwordFile?: { path: string; replaced: boolean };
@@ -65,7 +69,7 @@ export interface ProvisionResult {
 }
 
 /** The ACL spec of validated options; E_USAGE for a bad name, role or role-specific option. */
-export function aclSpecOf(opts: Pick<ProvisionOptions, "deviceId" | "role" | "workerId" | "group" | "prefix">): AclSpec {
+export function aclSpecOf(opts: Pick<ProvisionOptions, "deviceId" | "role" | "workerId" | "group" | "prefix" | "splits">): AclSpec {
   const role = opts.role ?? "device";
   if (!ROLES.includes(role)) throw fail("E_USAGE", `--role ${JSON.stringify(role)}: expected one of ${ROLES.join(", ")}`);
   assertAccountName("deviceId", opts.deviceId, "--device-id");
@@ -74,6 +78,7 @@ export function aclSpecOf(opts: Pick<ProvisionOptions, "deviceId" | "role" | "wo
   if (role !== "worker") {
     if (opts.workerId !== undefined) throw fail("E_USAGE", `--worker-id applies to --role worker only (this is a ${role})`);
     if (opts.group !== undefined) throw fail("E_USAGE", `--group applies to --role worker only (this is a ${role})`);
+    if (opts.splits !== undefined && opts.splits.length > 0) throw fail("E_USAGE", `--split applies to --role worker only (this is a ${role}: a device may send to any split)`);
     return { role, user: opts.deviceId, prefix };
   }
   // A worker whose id is random per start (edgecut cloud's default) cannot be named in advance.
@@ -81,7 +86,9 @@ export function aclSpecOf(opts: Pick<ProvisionOptions, "deviceId" | "role" | "wo
   if (workerId !== ANY_WORKER) assertAccountName("worker id", workerId, "--worker-id");
   const group = opts.group ?? DEFAULT_GROUP;
   assertAclGroup(group, "--group");
-  return { role, user: opts.deviceId, prefix, workerId, group };
+  const splits = [...new Set(opts.splits ?? [])];
+  for (const split of splits) assertAccountName("splitId", split, "--split");
+  return { role, user: opts.deviceId, prefix, workerId, group, ...(splits.length > 0 ? { splits } : {}) };
 }
 
 /**
@@ -98,6 +105,7 @@ export async function provision(opts: ProvisionOptions): Promise<ProvisionResult
     deviceId: spec.user, role: spec.role, username: spec.user, prefix: spec.prefix,
     ...(spec.workerId === undefined ? {} : { workerId: spec.workerId }),
     ...(spec.group === undefined ? {} : { group: spec.group }),
+    ...(spec.splits === undefined ? {} : { splits: [...spec.splits] }),
     files, acl: aclRules(spec),
   };
   if (opts.aclFile !== undefined) {

@@ -38,6 +38,8 @@ describe("broker ACLs from edgecut provision (mosquitto)", { skip: SKIP }, () =>
     // Workers confined to their own sticky sessions (edgecut cloud --worker-id), and one that takes any id.
     for (const id of ["w1", "w2"]) acct[id] = await f.add({ deviceId: id, role: "worker", workerId: id });
     acct.wAny = await f.add({ deviceId: "w-any", role: "worker" });
+    // A worker that serves split s1 only (edgecut provision --split s1).
+    acct.wS1 = await f.add({ deviceId: "w-s1", role: "worker", splits: ["s1"] });
     acct.mon = await f.add({ deviceId: "mon", role: "monitor" });
     broker = await startSecureMosquitto(f);
     for (const id of Object.keys(acct)) conns[id] = await connectAs(broker.url, acct[id]!);
@@ -155,6 +157,20 @@ describe("broker ACLs from edgecut provision (mosquitto)", { skip: SKIP }, () =>
     await conns.wAny!.unsubscribe("edgecut/v1/req/+/+/3f9a0c");
     for (const filter of ["edgecut/v1/req/+/+/w1", "edgecut/v1/req/+/+/+", "edgecut/v1/req/+/+/w2"]) await conns.w2!.unsubscribe(filter);
     await conns.w1!.unsubscribe("edgecut/v1/req/+/+/w1");
+  });
+
+  test("a worker provisioned for split s1 reads s1's requests and sessions, never s2's", async () => {
+    const got = new Inbox();
+    await conns.wS1!.subscribe("edgecut/v1/req/+/+", got.handler);
+    await conns.wS1!.subscribe("edgecut/v1/req/+/+/+", got.handler);
+    await conns.devA!.publish(T.requestTopic("devA", "s2"), bytes("other split"));
+    await conns.devA!.publish("edgecut/v1/req/devA/s2/w9", bytes("other split, session"));
+    await conns.devA!.publish(T.requestTopic("devA", "s1"), bytes("its split"));
+    await conns.devA!.publish("edgecut/v1/req/devA/s1/w9", bytes("its split, session"));
+    await got.waitFor(2);
+    assert.deepEqual([...new Set(got.topics())].sort(), ["edgecut/v1/req/devA/s1", "edgecut/v1/req/devA/s1/w9"]);
+    await conns.wS1!.unsubscribe("edgecut/v1/req/+/+");
+    await conns.wS1!.unsubscribe("edgecut/v1/req/+/+/+");
   });
 
   test("re-provisioning renews the password: after a broker reload the old one is refused, the new one works", async () => {

@@ -12,7 +12,7 @@ import { Command } from "commander";
 import { parseAgentConfig } from "../../agent/config/index.js";
 import { registerProvision } from "../../sdk/cli/cmd-provision.js";
 import {
-  aclFileUsers, aclRules, generatePassword, hashPassword, passwordFileUsers, provision, renderAclBlock, upsertAclBlock,
+  aclFileUsers, aclRules, aclSpecOf, generatePassword, hashPassword, passwordFileUsers, provision, renderAclBlock, upsertAclBlock,
   upsertPasswordEntry, verifyPassword,
 } from "../../sdk/provision/index.js";
 import { connectMqtt } from "../../sdk/transport/mqtt.js";
@@ -327,5 +327,17 @@ describe("edgecut provision (the command)", () => {
     assert.match(text, /ACL file: .*acl \(block added: 4 topic rules\)/);
     assert.match(text, /systemctl reload mosquitto/);
     await assert.rejects(run(["provision", "--device-id", "pi-1", "--role", "root", ...common]), { code: "E_USAGE", message: /--role root: expected one of device, worker, monitor/ });
+  });
+});
+
+describe("worker ACLs per split", () => {
+  test("--split confines a worker's reads to those splits; it is refused for a device", () => {
+    const rules = aclRules(aclSpecOf({ deviceId: "w1", role: "worker", workerId: "w1", splits: ["s1", "s2", "s1"] }));
+    assert.deepEqual(rules.filter((r) => r.access === "read").map((r) => r.topic), [
+      "edgecut/v1/req/+/s1", "edgecut/v1/req/+/s1/w1", "edgecut/v1/req/+/s2", "edgecut/v1/req/+/s2/w1",
+    ]);
+    assert.ok(aclRules(aclSpecOf({ deviceId: "w1", role: "worker" })).some((r) => r.topic === "edgecut/v1/req/+/+"), "no --split: every split");
+    assert.throws(() => aclSpecOf({ deviceId: "pi", splits: ["s1"] }), { code: "E_USAGE", message: /--split applies to --role worker/ });
+    assert.throws(() => aclSpecOf({ deviceId: "w1", role: "worker", splits: ["a/b"] }), { code: "E_USAGE", message: /--split/ });
   });
 });

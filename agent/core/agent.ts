@@ -174,6 +174,14 @@ export class Agent implements AgentCore {
     });
     this.generation = new GenerationRunner({
       manifest, dir: manifestDir, client: this.client, tokenizer, ...(opts.intraOpThreads !== undefined ? { intraOpThreads: opts.intraOpThreads } : {}),
+      track: () => this.beginOffload(),
+      // A decode step is a round trip like any request's: one that had the link to itself, answered
+      // at the first attempt, teaches the estimator (openings and rebuilds carry prompts or replays).
+      onExchange: (e) => {
+        if (e.kind !== "step" || !e.alone || e.result.attempts !== 1) return;
+        const r = e.result;
+        this.estimator.observe({ bytesUp: r.bytesUp, bytesDown: r.bytesDown, roundTripMs: r.roundTripMs, cloudComputeMs: r.computeMs, cloudQueueMs: r.queueMs, at: this.clock.now() });
+      },
     });
     this.telemetry = new TelemetryBuffer(opts.store, this.clock, opts.telemetry?.flushIntervalMs ?? 5000, this.log);
     const publishMs = opts.telemetry?.publishIntervalMs ?? 60_000;
@@ -433,14 +441,31 @@ export class Agent implements AgentCore {
    */
   private async runTracked(inputs: TensorMap, k: number, options: InferOptions): Promise<{ result: RunResult; overlapped: boolean }> {
     if (k >= this.manifest.segments.length) return { result: await this.runner.run(inputs, k, this.runOptions(options)), overlapped: false };
-    const seq = ++this.offloadSeq;
-    const busy = this.offloading++ > 0;
+    const end = this.beginOffload();
     try {
       const result = await this.runner.run(inputs, k, this.runOptions(options, k));
-      return { result, overlapped: busy || this.offloadSeq !== seq };
+      return { result, overlapped: !end() };
     } finally {
-      this.offloading--;
+      end(); // a failed run ends too (end is idempotent)
     }
+  }
+
+  /**
+   * Marks an offload (a request or a generation step) as started; the function returned marks it
+   * ended (once) and says whether it had the link to itself: no other offload ran at its start
+   * and none started before it ended.
+   */
+  private beginOffload(): () => boolean {
+    const seq = ++this.offloadSeq;
+    const busy = this.offloading++ > 0;
+    let ended: boolean | undefined;
+    return () => {
+      if (ended === undefined) {
+        this.offloading--;
+        ended = !busy && this.offloadSeq === seq;
+      }
+      return ended;
+    };
   }
 
   /** The caller's timeout, else one sized from the plan's prediction at k (rules.ts attemptTimeoutMs). */

@@ -11,7 +11,7 @@
  */
 import * as path from "node:path";
 import { asEdgecutError, EdgecutError, fail } from "../../sdk/errors.js";
-import { SplitGenerator, type GenerationStats, type GeneratorSegment } from "../../sdk/generate/generator.js";
+import { SplitGenerator, type GenerationStats, type GeneratorSegment, type SplitGeneratorOptions } from "../../sdk/generate/generator.js";
 import { parseStops, promptIds, streamText, type StreamedToken } from "../../sdk/generate/text.js";
 import { checkGenerativeInputs } from "../../sdk/generate/inputs.js";
 import { logitsOutput } from "../../sdk/generate/state.js";
@@ -30,6 +30,9 @@ export interface GenerationRunnerOptions {
   client: OffloadClient | undefined;
   tokenizer: TextTokenizer | undefined;
   intraOpThreads?: number;
+  /** Passed to each SplitGenerator: the agent's offload accounting and what it learns from each exchange. */
+  track?: SplitGeneratorOptions["track"];
+  onExchange?: SplitGeneratorOptions["onExchange"];
 }
 
 /** Picks the split for a call (the caller's forced one checked, or the policy's); throws when none can run. */
@@ -87,6 +90,7 @@ export class GenerationRunner {
     const gen = new SplitGenerator({
       manifest: this.o.manifest, dir: this.o.dir, split: k, ...(this.o.client === undefined ? {} : { client: this.o.client }),
       loadSegment: (file) => Promise.resolve(this.segment(file)),
+      ...(this.o.track === undefined ? {} : { track: this.o.track }), ...(this.o.onExchange === undefined ? {} : { onExchange: this.o.onExchange }),
     });
     const ac = new AbortController();
     const onAbort = (): void => ac.abort(opts.signal?.reason);

@@ -12,11 +12,12 @@ import { performance } from "node:perf_hooks";
 import { EdgecutError, fail } from "../errors.js";
 import type { Manifest } from "../graph/manifest.js";
 import type { OffloadClient } from "../offload/client.js";
+import type { OffloadResult } from "../offload/types.js";
 import { OrtSession } from "../runtime/ort.js";
 import type { HostTensor, TensorMap } from "../runtime/tensor.js";
 import { checkGenerativeInputs, chunkInputs } from "./inputs.js";
 import { runRange } from "./range.js";
-import { RemoteSession } from "./remote-session.js";
+import { RemoteSession, type RemoteResult } from "./remote-session.js";
 import { DEFAULT_SAMPLING, lastRow, parseSampling, sampleToken, type SamplingOptions } from "./sampling.js";
 import { logitsOutput } from "./state.js";
 
@@ -45,6 +46,14 @@ export interface SplitGeneratorOptions {
   intraOpThreads?: number;
   /** Loads a segment file (default OrtSession.create). */
   loadSegment?: (file: string) => Promise<GeneratorSegment>;
+  /**
+   * Called as each exchange with the worker starts; the function it returns is called when the
+   * exchange ends and tells whether it had the link to itself (the agent's rule for learning from a
+   * round trip). Absent: every exchange counts as alone.
+   */
+  track?: () => () => boolean;
+  /** Called after each exchange with the worker: what it was, its measurements, whether it was alone on the link. */
+  onExchange?: (e: { kind: "open" | "step" | "rebuild"; result: OffloadResult; alone: boolean }) => void;
 }
 
 /** Options of one generate() call. */
@@ -140,7 +149,15 @@ export class SplitGenerator {
       let picked: { token: number; logprob: number };
       if (remote === undefined) picked = sample(here.env, logits, sampling, step);
       else {
-        const r = await remote.send(step, here.env);
+        const end = this.o.track?.();
+        let r: RemoteResult;
+        let alone = true;
+        try {
+          r = await remote.send(step, here.env);
+        } finally {
+          alone = end?.() ?? true;
+        }
+        this.o.onExchange?.({ kind: r.kind, result: r.result, alone });
         stats.bytesUp += r.result.bytesUp;
         stats.bytesDown += r.result.bytesDown;
         if (step > 0) stats.stepBytesUp.push(r.result.bytesUp);

@@ -27,6 +27,8 @@ const REBUILD_CODES: ReadonlySet<string> = new Set(["E_SESSION_LOST", "E_SESSION
 
 /** What one exchange with the worker returned. */
 export interface RemoteResult {
+  /** The exchange: the session's opening, one decode step, or a rebuild (a replay of every chunk). */
+  kind: "open" | "step" | "rebuild";
   /** The token the worker sampled, when it samples. */
   generated: { token: number; logprob: number } | undefined;
   /** The tensors at the end of the worker's range (U-shaped split), by name. */
@@ -118,7 +120,7 @@ export class RemoteSession {
       const result = await this.o.client.step(this.o.splitId, { sessionId: this.sessionId, step, tensors }, {
         workerId: this.workerId, slotTypes: this.slotTypes, replySlots: this.replySlots, ...this.timing(),
       });
-      return { generated: result.generated, outputs: result.outputs, result };
+      return { kind: "step", generated: result.generated, outputs: result.outputs, result };
     } catch (e) {
       if (!(e instanceof EdgecutError) || !REBUILD_CODES.has(e.code)) throw e;
       this.rebuilds++;
@@ -138,7 +140,7 @@ export class RemoteSession {
     });
     if (result.workerId === undefined) throw fail("E_PROTOCOL_VERSION", "the worker answered a session request without its workerId: it predates generation sessions; upgrade it");
     this.workerId = result.workerId;
-    return { generated: result.generated, outputs: result.outputs, result };
+    return { kind: op, generated: result.generated, outputs: result.outputs, result };
   }
 
   private timing(): { timeoutMs?: number; retries?: number } {

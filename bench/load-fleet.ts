@@ -51,15 +51,8 @@ export class DeviceProcess {
 }
 
 /** One phase's figures, all device processes together. */
-export interface PhaseResult {
-  name: string;
+export interface PhaseResult extends Pick<PhaseReport, "name" | "sent" | "ok" | "errors" | "lost" | "duplicated" | "wrong"> {
   workers: number;
-  sent: number;
-  ok: number;
-  errors: Record<string, number>;
-  lost: number;
-  duplicated: number;
-  wrong: number;
   throughputPerSec: number;
   p50Ms: number;
   p99Ms: number;

@@ -13,7 +13,8 @@ import { tokenizerJson } from "../../sdk/graph/models/tokenizer-json.js";
 import type { GenerationStats, StreamedToken } from "../../sdk/infer/generate-types.js";
 import { createMemoryBus, type MemoryBus } from "../../sdk/transport/memory.js";
 import { topics } from "../../sdk/transport/topics.js";
-import type { Transport, TransportEvent } from "../../sdk/transport/transport.js";
+import type { Transport } from "../../sdk/transport/transport.js";
+import { gatedTransport, type GatedTransport } from "../support/gated-transport.js";
 import { silent, tinyGptKvSplit, type GenSplit } from "./support.js";
 
 export const PROMPT = [5, 17, 42, 99, 3, 250, 7, 64];
@@ -44,46 +45,12 @@ export async function genFixture(root: string): Promise<GenFixture> {
 }
 
 /** A step gate: holdAfter(n) lets n more session steps through, then holds the rest until release(). */
-export interface StepGate {
-  transport: Transport;
-  holdAfter(steps: number): { held: Promise<void>; release(): void };
-}
+export type StepGate = GatedTransport;
 
 /** Wraps a transport so generation steps (publishes to a worker's session topic) can be held. */
 export function stepGate(inner: Transport): StepGate {
   const t = topics();
-  let gate: { left: number; onHeld: () => void; released: Promise<void> } | undefined;
-  const transport: Transport = {
-    get protocolVersion() { return inner.protocolVersion; },
-    get maxPacketSize() { return inner.maxPacketSize; },
-    publish: async (topic, payload) => {
-      const g = gate;
-      if (g !== undefined && t.parseRequestTopic(topic)?.workerId !== undefined) {
-        if (g.left > 0) g.left--;
-        else {
-          g.onHeld();
-          await g.released;
-        }
-      }
-      await inner.publish(topic, payload);
-    },
-    subscribe: (filter, handler) => inner.subscribe(filter, handler),
-    unsubscribe: (filter) => inner.unsubscribe(filter),
-    close: () => inner.close(),
-    on: (event: TransportEvent, fn: () => void) => inner.on(event, fn),
-  };
-  return {
-    transport,
-    holdAfter: (steps) => {
-      let onHeld!: () => void;
-      let release!: () => void;
-      const held = new Promise<void>((r) => { onHeld = r; });
-      const released = new Promise<void>((r) => { release = r; });
-      const g = { left: steps, onHeld, released };
-      gate = g;
-      return { held, release: () => { if (gate === g) gate = undefined; release(); } };
-    },
-  };
+  return gatedTransport(inner, (topic) => t.parseRequestTopic(topic)?.workerId !== undefined);
 }
 
 /** The agent core on the fixture's split, its store, and how to stop both. */

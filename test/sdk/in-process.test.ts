@@ -19,7 +19,8 @@ import { startEmbeddedBroker, type EmbeddedBroker } from "../../sdk/transport/em
 import { createMemoryBus, type MemoryBus } from "../../sdk/transport/memory.js";
 import { connectMqtt } from "../../sdk/transport/mqtt.js";
 import { topics } from "../../sdk/transport/topics.js";
-import type { Transport, TransportEvent } from "../../sdk/transport/transport.js";
+import type { Transport } from "../../sdk/transport/transport.js";
+import { gatedTransport } from "../support/gated-transport.js";
 import { contractModel } from "../support/contract-model.js";
 import { fakeModel } from "../support/fake-core.js";
 import { assertSameTensor, contractInputs, inferenceContract } from "../support/inference-contract.js";
@@ -73,33 +74,8 @@ const mqttCloud = shared(async () => {
  */
 function gated(inner: Transport, prefix?: string): { transport: Transport; hold(): { started: Promise<void>; release(): void } } {
   const t = topics(prefix);
-  let gate: { started: () => void; released: Promise<void> } | undefined;
-  const transport: Transport = {
-    get protocolVersion() { return inner.protocolVersion; },
-    get maxPacketSize() { return inner.maxPacketSize; },
-    publish: async (topic, payload) => {
-      const g = gate;
-      if (g !== undefined && t.parseRequestTopic(topic) !== undefined) {
-        g.started();
-        await g.released;
-      }
-      await inner.publish(topic, payload);
-    },
-    subscribe: (filter, handler) => inner.subscribe(filter, handler),
-    unsubscribe: (filter) => inner.unsubscribe(filter),
-    close: () => inner.close(),
-    on: (event: TransportEvent, fn: () => void) => inner.on(event, fn),
-  };
-  const hold = (): { started: Promise<void>; release(): void } => {
-    let started!: () => void;
-    let release!: () => void;
-    const startedP = new Promise<void>((r) => { started = r; });
-    const released = new Promise<void>((r) => { release = r; });
-    const g = { started, released };
-    gate = g;
-    return { started: startedP, release: () => { if (gate === g) gate = undefined; release(); } };
-  };
-  return { transport, hold };
+  const g = gatedTransport(inner, (topic) => t.parseRequestTopic(topic) !== undefined);
+  return { transport: g.transport, hold: () => { const h = g.holdAfter(0); return { started: h.held, release: h.release }; } };
 }
 
 inferenceContract("in-process, all-local (no broker)", async () => {
